@@ -1,0 +1,71 @@
+"""The book's functions (chapters 3-4): activations, softmax and loss functions.
+
+All take batch-first arrays; 1-D input is treated as a batch of one where it matters.
+"""
+
+from __future__ import annotations
+
+from scratchdl.backend import xp
+
+DELTA = 1e-7
+"""Added inside the log of the cross-entropy, as in the book, so log(0) never happens."""
+
+
+def step_function(x):
+    """1 where x > 0, else 0 (chapter 3's perceptron activation)."""
+    return (x > 0).astype(xp.int64)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), written as 0.5 (1 + tanh(x/2)) so it never overflows."""
+    return 0.5 * (xp.tanh(0.5 * x) + 1.0)
+
+
+def sigmoid_grad(x):
+    """Derivative of sigmoid at x: sigmoid(x) (1 - sigmoid(x))."""
+    y = sigmoid(x)
+    return (1.0 - y) * y
+
+
+def relu(x):
+    """max(0, x)."""
+    return xp.maximum(0, x)
+
+
+def relu_grad(x):
+    """1 where x > 0, else 0."""
+    return (x > 0).astype(x.dtype)
+
+
+def identity_function(x):
+    """The output layer's activation for regression: returns x unchanged."""
+    return x
+
+
+def softmax(x):
+    """exp(x) / sum(exp(x)) over the last axis, shifted by the max for stability.
+
+    x: (N, C) or (C,). Returns the same shape, each row summing to 1.
+    """
+    x = x - x.max(axis=-1, keepdims=True)
+    e = xp.exp(x)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def mean_squared_error(y, t):
+    """0.5 * sum((y - t)^2), as in the book (summed over the batch too)."""
+    return 0.5 * xp.sum((y - t) ** 2)
+
+
+def cross_entropy_error(y, t):
+    """Batch-mean of -log(y[t] + 1e-7).
+
+    y: (N, C) probabilities or (C,). t: one-hot (N, C) or label indices (N,).
+    """
+    if y.ndim == 1:
+        t = t.reshape(1, t.size)
+        y = y.reshape(1, y.size)
+    if t.size == y.size:
+        t = t.argmax(axis=1)
+    batch_size = y.shape[0]
+    return -xp.sum(xp.log(y[xp.arange(batch_size), t] + DELTA)) / batch_size

@@ -1,0 +1,42 @@
+"""Numerical differentiation (chapter 4): the book's central differences.
+
+`numerical_gradient` is the book's method, kept simple for learners: perturb one
+element by +-h, evaluate f, restore. Training uses the fast engine in
+`scratchdl.numgrad`, which computes the same central differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+H = 1e-4
+"""The book's step for central differences."""
+
+
+def numerical_diff(f: Callable[[float], float], x: float) -> float:
+    """(f(x + h) - f(x - h)) / 2h with h = 1e-4."""
+    return (f(x + H) - f(x - H)) / (2 * H)
+
+
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
+    """Central-difference gradient of f at x, any shape.
+
+    Perturbs x in place one element at a time and restores it exactly, so f may
+    read x through a reference (as the book's `loss_W = lambda W: net.loss(x, t)`).
+    Returns an array shaped like x.
+    """
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    while not it.finished:
+        idx = it.multi_index
+        tmp_val = x[idx].copy()
+        x[idx] = tmp_val + H
+        fxh1 = f(x)
+        x[idx] = tmp_val - H
+        fxh2 = f(x)
+        grad[idx] = (fxh1 - fxh2) / (2 * H)
+        x[idx] = tmp_val
+        it.iternext()
+    return grad

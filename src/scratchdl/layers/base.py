@@ -1,0 +1,22 @@
+"""What every layer is: `forward(x, train)` and `backward(dout)`, side by side."""
+
+from __future__ import annotations
+
+
+class Layer:
+    """A layer of the book's computational graph (chapter 5).
+
+    `params` holds its learnable arrays by short name (`W`, `b`, `gamma`, ...) and
+    `grads` their gradients after `backward`, under the same names. Layers never
+    modify their input or `dout` in place.
+    """
+
+    def __init__(self) -> None:
+        self.params: dict = {}
+        self.grads: dict = {}
+
+    def forward(self, x, train: bool = True):
+        raise NotImplementedError
+
+    def backward(self, dout):
+        raise NotImplementedError

@@ -1,0 +1,155 @@
+"""What every network is: a stack of layers ending in SoftmaxWithLoss.
+
+One `predict`, `loss`, `accuracy`, `gradient` and `numerical_gradient` serve every
+model of the book, so one training loop and one gradient check serve them all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchdl.backend import asarray, xp
+from scratchdl.layers import Layer, SoftmaxWithLoss
+
+
+class ParamDict(dict):
+    """`model.params`: book names (`W1`, `b1`, ...) to arrays, bound to the layers.
+
+    Assigning a new array (as the book does when it loads a pickle) rebinds it in
+    the layer that uses it, so the assignment takes effect.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bindings: dict[str, tuple[Layer, str]] = {}
+
+    def bind(self, name: str, layer: Layer, key: str) -> None:
+        self.bindings[name] = (layer, key)
+        super().__setitem__(name, layer.params[key])
+
+    def __setitem__(self, name: str, value) -> None:
+        if name not in self.bindings:
+            raise KeyError(f"{name!r} is not a parameter of this model; it has {list(self)}")
+        layer, key = self.bindings[name]
+        old = layer.params[key]
+        value = asarray(value)
+        if value.shape != old.shape:
+            raise ValueError(
+                f"parameter {name} must have shape {old.shape}, got {value.shape}"
+            )
+        layer.params[key] = value
+        super().__setitem__(name, value)
+
+
+def init_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """The run's generator: pass a Generator through, or seed a new one."""
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def weight_scale(weight_init_std: float | str, fan_in: int) -> float:
+    """The book's init scale: a number, or 'relu'/'he' (sqrt(2/n)), 'sigmoid'/'xavier' (sqrt(1/n))."""
+    name = str(weight_init_std).lower()
+    if name in ("relu", "he"):
+        return float(np.sqrt(2.0 / fan_in))
+    if name in ("sigmoid", "xavier"):
+        return float(np.sqrt(1.0 / fan_in))
+    try:
+        scale = float(weight_init_std)
+    except ValueError:
+        raise ValueError(
+            f"weight_init_std must be a number or one of relu, he, sigmoid, xavier; "
+            f"got {weight_init_std!r}"
+        ) from None
+    if not scale > 0:
+        raise ValueError(f"weight_init_std must be positive, got {weight_init_std!r}")
+    return scale
+
+
+class Net:
+    """A network of the book: `layers` in order, then `last_layer` (SoftmaxWithLoss).
+
+    Subclasses build their layers with `add`. `params` maps book names to arrays;
+    `weight_decay_lambda` adds 0.5 * lambda * sum(W**2) over the weights `W1, W2, ...`
+    to the loss, as in the book.
+    """
+
+    def __init__(self, dtype=np.float64, weight_decay_lambda: float = 0.0) -> None:
+        if weight_decay_lambda < 0:
+            raise ValueError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda}")
+        self.dtype = np.dtype(dtype)
+        self.weight_decay_lambda = weight_decay_lambda
+        self.layers: list[Layer] = []
+        self.last_layer = SoftmaxWithLoss()
+        self.params = ParamDict()
+        self.config: dict = {}
+
+    def add(self, layer: Layer, **names: str) -> Layer:
+        """Append a layer; `names` maps its parameter keys to book names, e.g. W="W1"."""
+        self.layers.append(layer)
+        for key, name in names.items():
+            self.params.bind(name, layer, key)
+        return layer
+
+    def new_param(self, array: np.ndarray):
+        """A parameter array in the model's dtype on the active device."""
+        return asarray(np.asarray(array, dtype=self.dtype))
+
+    @property
+    def decayed(self) -> list[str]:
+        """Names of the parameters under weight decay: the weights W1, W2, ..."""
+        return [n for n in self.params if n.startswith("W")] if self.weight_decay_lambda else []
+
+    def predict(self, x, train: bool = False):
+        """Scores before softmax. x: (N, ...) -> (N, output_size)."""
+        for layer in self.layers:
+            x = layer.forward(x, train)
+        return x
+
+    def weight_decay(self) -> float:
+        """0.5 * lambda * sum of squared weights (0 without weight decay)."""
+        lam = self.weight_decay_lambda
+        return sum(0.5 * lam * float((self.params[n] ** 2).sum()) for n in self.decayed)
+
+    def loss(self, x, t, train: bool = False) -> float:
+        """Cross-entropy of the batch plus weight decay."""
+        y = self.predict(x, train)
+        return float(self.last_layer.forward(y, t)) + self.weight_decay()
+
+    def accuracy(self, x, t, batch_size: int = 1000) -> float:
+        """Fraction of x classified as t (labels or one-hot), in inference mode."""
+        if t.ndim != 1:
+            t = t.argmax(axis=1)
+        correct = 0
+        for i in range(0, x.shape[0], batch_size):
+            y = self.predict(asarray(x[i : i + batch_size], self.dtype), train=False)
+            correct += int((y.argmax(axis=1) == asarray(t[i : i + batch_size])).sum())
+        return correct / x.shape[0]
+
+    def gradient(self, x, t) -> dict:
+        """Backprop: forward in training mode, backward through every layer.
+
+        Returns a dict keyed like `params`. The batch loss is kept in `self.last_loss`.
+        """
+        self.last_loss = self.loss(x, t, train=True)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        grads = {}
+        for name, (layer, key) in self.params.bindings.items():
+            grads[name] = layer.grads[key]
+        for name in self.decayed:
+            grads[name] = grads[name] + self.weight_decay_lambda * self.params[name]
+        return grads
+
+    def numerical_gradient(self, x, t) -> dict:
+        """Central differences (h = 1e-4) of the batch loss for every parameter."""
+        from scratchdl.gradient import numerical_gradient
+
+        def loss_W(_):
+            return self.loss(x, t, train=True)
+
+        return {name: numerical_gradient(loss_W, self.params[name]) for name in self.params}
+
+    def n_params(self) -> int:
+        """Number of learnable scalars."""
+        return int(sum(p.size for p in self.params.values()))
