@@ -1,0 +1,54 @@
+"""The `scratchdl` command: one subcommand per module in `scratchdl.commands`.
+
+Every error the project raises becomes one line on stderr and an exit status
+(2 for bad arguments, 1 for bad files or failed work); no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from scratchdl import __version__
+from scratchdl.errors import ScratchdlError
+
+COMMANDS = ["train", "evaluate", "predict", "data"]
+"""Modules of `scratchdl.commands`, each with `add_parser(subparsers)`."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors reduced to one line and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="scratchdl",
+        description="Deep Learning from Scratch, as real software: the book's networks "
+        "trained on real MNIST from the command line.",
+    )
+    parser.add_argument("--version", action="version", version=f"scratchdl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"scratchdl.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except ScratchdlError as e:
+        print(f"scratchdl: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("scratchdl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
