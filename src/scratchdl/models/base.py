@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.backend import asarray, xp
+from scratchdl.backend import asarray
 from scratchdl.layers import Layer, SoftmaxWithLoss
 
 
@@ -47,7 +47,7 @@ def init_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
 
 
 def weight_scale(weight_init_std: float | str, fan_in: int) -> float:
-    """The book's init scale: a number, or 'relu'/'he' (sqrt(2/n)), 'sigmoid'/'xavier' (sqrt(1/n))."""
+    """Init scale: a number, 'relu'/'he' (sqrt(2/n)), 'sigmoid'/'xavier' (sqrt(1/n))."""
     name = str(weight_init_std).lower()
     if name in ("relu", "he"):
         return float(np.sqrt(2.0 / fan_in))
@@ -149,6 +149,23 @@ class Net:
             return self.loss(x, t, train=True)
 
         return {name: numerical_gradient(loss_W, self.params[name]) for name in self.params}
+
+    def buffers(self) -> dict:
+        """State that is not learned: batch norm's running mean and variance, by book index."""
+        out = {}
+        for name, (layer, key) in self.params.bindings.items():
+            if key == "gamma":
+                index = name[len("gamma"):]
+                out[f"running_mean{index}"] = layer.running_mean
+                out[f"running_var{index}"] = layer.running_var
+        return out
+
+    def set_buffer(self, name: str, value) -> None:
+        """Replace one of `buffers()`, e.g. `running_mean1`."""
+        attr, index = ("running_mean", name[12:]) if name.startswith("running_mean") else (
+            "running_var", name[11:])
+        layer, _ = self.params.bindings[f"gamma{index}"]
+        setattr(layer, attr, asarray(value))
 
     def n_params(self) -> int:
         """Number of learnable scalars."""

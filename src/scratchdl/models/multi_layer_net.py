@@ -48,7 +48,10 @@ class MultiLayerNetExtend(Net):
                 break
             if use_batchnorm:
                 gamma, beta = np.ones(sizes[idx]), np.zeros(sizes[idx])
-                bn = BatchNormalization(self.new_param(gamma), self.new_param(beta))
+                bn = BatchNormalization(
+                    self.new_param(gamma), self.new_param(beta),
+                    running_mean=self.new_param(beta), running_var=self.new_param(beta),
+                )
                 self.add(bn, gamma=f"gamma{idx}", beta=f"beta{idx}")
             self.add(Activation())
             if use_dropout:

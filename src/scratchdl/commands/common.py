@@ -1,0 +1,79 @@
+"""Argument types and helpers shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+from scratchdl.models import Net
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer > 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def ratio(text: str) -> float:
+    """An argparse type: a number in [0, 1)."""
+    value = non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    """--dataset and --data-dir, as every data-reading subcommand takes them."""
+    parser.add_argument("--dataset", default=None, metavar="NAME",
+                        help="mnist (default) or fashion-mnist")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="folder holding mnist/ and fashion-mnist/ (searched first; "
+                        "the environment variable SCRATCHDL_DATA works too)")
+
+
+def flat_input(config: dict) -> bool:
+    """Fully connected models take (N, 784) images; convolutional ones take (N, 1, 28, 28)."""
+    return config["model"] in ("two-layer", "multi-layer")
+
+
+def describe(model: Net) -> str:
+    """One line naming the architecture, e.g. 'TwoLayerNet 784-50-10 sigmoid'."""
+    c = model.config
+    name = type(model).__name__
+    if c["model"] == "two-layer":
+        return f"{name} {c['input_size']}-{c['hidden_size']}-{c['output_size']} {c['activation']}"
+    if c["model"] == "multi-layer":
+        sizes = "-".join(str(s) for s in [c["input_size"], *c["hidden_size_list"],
+                                          c["output_size"]])
+        extras = [e for e, on in [("batchnorm", c["use_batchnorm"]),
+                                  (f"dropout {c['dropout_ration']}", c["use_dropout"]),
+                                  (f"weight decay {c['weight_decay_lambda']}",
+                                   c["weight_decay_lambda"])] if on]
+        return " ".join([name, sizes, c["activation"], *extras])
+    return f"{name} ({model.n_params():,} parameters)"

@@ -1,0 +1,67 @@
+"""Reading a user's image as an MNIST digit: 28x28, light on dark, centred like MNIST."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from scratchdl.errors import ImageError
+
+MAX_PIXELS = 50_000_000
+"""Refuse images larger than this before decoding them (decompression bombs)."""
+
+
+def to_mnist(gray: np.ndarray) -> np.ndarray:
+    """A grayscale image (H, W) in [0, 255] -> (28, 28) float32 in [0, 1], like MNIST.
+
+    Dark-on-light images are inverted (judged by the border); the digit's bounding
+    box is scaled to fit 20x20 and its centre of mass placed at the centre of the
+    28x28 field, as in the MNIST preprocessing.
+    """
+    a = gray.astype(np.float32)
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    if np.median(border) > 127:
+        a = 255.0 - a
+    a -= np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]))
+    np.clip(a, 0, 255, out=a)
+    ink = a > 0.2 * a.max() if a.max() > 0 else np.ones_like(a, dtype=bool)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    a = a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    scale = 20.0 / max(a.shape)
+    h, w = max(1, round(a.shape[0] * scale)), max(1, round(a.shape[1] * scale))
+    digit = np.asarray(Image.fromarray(a).resize((w, h), Image.Resampling.LANCZOS))
+    digit = np.clip(digit, 0, 255)
+    total = digit.sum()
+    if total > 0:
+        cy = (digit.sum(axis=1) * np.arange(h)).sum() / total
+        cx = (digit.sum(axis=0) * np.arange(w)).sum() / total
+    else:
+        cy, cx = (h - 1) / 2, (w - 1) / 2
+    top = int(np.clip(round(13.5 - cy), 0, 28 - h))
+    left = int(np.clip(round(13.5 - cx), 0, 28 - w))
+    field = np.zeros((28, 28), dtype=np.float32)
+    field[top : top + h, left : left + w] = digit
+    return field / 255.0
+
+
+def load_digit(path: str | Path) -> np.ndarray:
+    """Read any grayscale or colour image file as a (28, 28) MNIST-like digit."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise ImageError(f"{path}: {img.width}x{img.height} is too large; "
+                                 "crop or shrink it to the digit")
+            img.load()
+            gray = np.asarray(img.convert("L"))
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise ImageError(f"{path} is not an image PIL can read ({e}); use PNG or JPEG") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise ImageError(f"{path}: cannot decode the image ({e}); is it truncated?") from None
+    if gray.ndim != 2 or min(gray.shape) < 1:
+        raise ImageError(f"{path}: the image has no pixels")
+    return to_mnist(gray)

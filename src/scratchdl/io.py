@@ -1,0 +1,181 @@
+"""Saving and loading parameters: our `.npz` model files and the book's pickles.
+
+A model file is an uncompressed `.npz` holding one array per parameter (book
+names) and `__header__`, a JSON string: format, architecture (`config`), dtype,
+parameter shapes, and whatever the caller records (hyper-parameters, seed,
+versions, metrics). It loads with `allow_pickle=False`, so it can never run code.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import platform
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from scratchdl import __version__
+from scratchdl.atomic import atomic_path
+from scratchdl.backend import to_numpy
+from scratchdl.errors import ModelFileError
+from scratchdl.models import Net, build_model
+
+FORMAT = "scratchdl-model"
+HEADER = "__header__"
+
+
+def model_arrays(model: Net) -> dict[str, np.ndarray]:
+    """Every array that defines the model: its params and its buffers, on the host."""
+    arrays = {name: to_numpy(p) for name, p in model.params.items()}
+    arrays.update({name: to_numpy(b) for name, b in model.buffers().items()})
+    return arrays
+
+
+def versions() -> dict[str, str]:
+    """The versions a file was written with."""
+    return {"scratchdl": __version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray], header: dict) -> None:
+    """Write arrays and a JSON header to `path` atomically."""
+    payload = dict(arrays)
+    payload[HEADER] = np.array(json.dumps(header))
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **payload)
+
+
+def read_npz(path: str | Path, expected_format: str = FORMAT) -> tuple[dict, dict]:
+    """Read (header, arrays) from one of our `.npz` files, with `allow_pickle=False`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise ModelFileError(
+            f"{path} is not a scratchdl file or is damaged ({type(e).__name__}: {e}); "
+            "save models with `scratchdl train --save FILE.npz`"
+        ) from None
+    if HEADER not in arrays:
+        raise ModelFileError(f"{path} has no {HEADER}: it was not written by scratchdl")
+    try:
+        header = json.loads(str(arrays.pop(HEADER)))
+    except (json.JSONDecodeError, ValueError) as e:
+        raise ModelFileError(f"{path}: its header is not valid JSON ({e})") from None
+    if not isinstance(header, dict) or header.get("format") != expected_format:
+        raise ModelFileError(f"{path} is not a {expected_format} file")
+    return header, arrays
+
+
+def save_model(model: Net, path: str | Path, **meta) -> None:
+    """Save `model` to `path` (.npz) with its architecture and `meta` in the header."""
+    arrays = model_arrays(model)
+    header = {
+        "format": FORMAT,
+        "config": model.config,
+        "dtype": model.dtype.name,
+        "arrays": {n: [list(a.shape), a.dtype.name] for n, a in arrays.items()},
+        "versions": versions(),
+        **meta,
+    }
+    write_npz(path, arrays, header)
+
+
+def model_from_header(header: dict, path: str | Path, **kwargs) -> Net:
+    """Rebuild the (untrained) model a file's header describes."""
+    try:
+        return build_model(header["config"], dtype=header.get("dtype", "float64"), **kwargs)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: its architecture cannot be rebuilt ({e})") from None
+
+
+def assign_arrays(model: Net, arrays: dict[str, np.ndarray], path: str | Path) -> None:
+    """Put `arrays` into `model`, checking names, shapes and dtypes; say exactly what differs."""
+    expected = {n: a for n, a in model_arrays(model).items()}
+    missing = sorted(set(expected) - set(arrays))
+    extra = sorted(set(arrays) - set(expected))
+    if missing or extra:
+        raise ModelFileError(
+            f"{path}: arrays do not match the architecture (missing {missing}, unexpected {extra})"
+        )
+    for name, want in expected.items():
+        got = arrays[name]
+        if got.shape != want.shape:
+            raise ModelFileError(f"{path}: {name} has shape {got.shape}, expected {want.shape}")
+        if got.dtype.kind != "f":
+            raise ModelFileError(f"{path}: {name} has dtype {got.dtype}, expected floating point")
+    buffers = model.buffers()
+    for name, value in arrays.items():
+        value = value.astype(model.dtype, copy=False)
+        if name in buffers:
+            model.set_buffer(name, value)
+        else:
+            model.params[name] = value
+
+
+def load_model(path: str | Path, **kwargs) -> tuple[Net, dict]:
+    """Load a model saved by `save_model`: returns (model, header)."""
+    header, arrays = read_npz(path)
+    model = model_from_header(header, path, **kwargs)
+    assign_arrays(model, arrays, path)
+    return model, header
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Admits NumPy arrays and plain containers; refuses every other import."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to import {module}.{name}")
+        module = module.replace("numpy.core.", "numpy._core.")
+        return super().find_class(module, name)
+
+
+def read_book_pickle(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a parameter pickle of the book's reference code, admitting NumPy arrays only."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            params = _NumpyOnlyUnpickler(f).load()
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    except pickle.UnpicklingError as e:
+        raise ModelFileError(f"{path}: not loaded, the pickle is unsafe or damaged ({e})") from None
+    except Exception as e:
+        raise ModelFileError(f"{path}: not a parameter pickle ({type(e).__name__}: {e})") from None
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and isinstance(v, np.ndarray) for k, v in params.items()
+    ):
+        raise ModelFileError(f"{path}: expected a dict of NumPy arrays")
+    return params
+
+
+def load_book_params(model: Net, path: str | Path) -> Net:
+    """Load the book's pickled parameters (e.g. `ch03_sample_weight.pkl`) into `model`.
+
+    The book's names and shapes are ours, and its Dropout convention is ours too
+    (not inverted), so the arrays go in unchanged and the model reproduces the
+    book's accuracy.
+    """
+    params = read_book_pickle(path)
+    expected = set(model.params)
+    if set(params) != expected:
+        raise ModelFileError(
+            f"{path}: parameters {sorted(params)} do not match the model's {sorted(expected)}"
+        )
+    for name, value in params.items():
+        want = model.params[name].shape
+        if value.shape != want:
+            raise ModelFileError(f"{path}: {name} has shape {value.shape}, the model needs {want}")
+        model.params[name] = value.astype(model.dtype)
+    return model
