@@ -44,7 +44,7 @@ class Optimizer:
 
     def load_state_dict(self, state: dict) -> None:
         self.iter = int(state["iter"])
-        self.state = {s: dict(t) for s, t in state["state"].items()}
+        self.state = {s: {k: a.copy() for k, a in t.items()} for s, t in state["state"].items()}
 
 
 class SGD(Optimizer):

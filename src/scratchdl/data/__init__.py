@@ -1,0 +1,33 @@
+"""Data sets: IDX reading, the registry, locating, downloading and `load_mnist`.
+
+Environment: `SCRATCHDL_DATA` (a folder holding `mnist/`, `fashion-mnist/`),
+`SCRATCHDL_CACHE` (download and fast-cache folder), `SCRATCHDL_MIRRORS`
+(base URLs replacing the registry's mirrors).
+"""
+
+from scratchdl.data.download import download_dataset, download_file
+from scratchdl.data.idx import ChecksumMismatch, read_idx, read_idx_bytes
+from scratchdl.data.locations import DEBIAN_DIR, Location, cache_root, find_file, locate
+from scratchdl.data.mnist import load_arrays, load_mnist
+from scratchdl.data.registry import DATASETS, KINDS, DataFile, Dataset, get_dataset, mirrors_for
+
+__all__ = [
+    "DATASETS",
+    "DEBIAN_DIR",
+    "KINDS",
+    "ChecksumMismatch",
+    "DataFile",
+    "Dataset",
+    "Location",
+    "cache_root",
+    "download_dataset",
+    "download_file",
+    "find_file",
+    "get_dataset",
+    "load_arrays",
+    "load_mnist",
+    "locate",
+    "mirrors_for",
+    "read_idx",
+    "read_idx_bytes",
+]

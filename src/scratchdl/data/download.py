@@ -1,0 +1,141 @@
+"""Download a data set's files from its mirrors, verified, into a folder.
+
+Transport and the tqdm progress bar are pooch's `HTTPDownloader` (requests).
+pooch's own `retrieve` does not fit: its hash is of the .gz as served, which
+differs between mirrors, and it renames before we can check the IDX content.
+So each file goes to a hidden temp name in the destination folder, its
+decompressed SHA-256 is checked, and only then is it renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from scratchdl.data.idx import ChecksumMismatch, read_idx
+from scratchdl.data.locations import cache_root, find_file
+from scratchdl.data.registry import DataFile, Dataset, get_dataset, mirrors_for
+from scratchdl.errors import DataError, DownloadError
+
+TIMEOUT_S = 30
+
+
+def _fetch(url: str, path: str, progress: bool, label: str) -> None:
+    """Write the body at `url` into `path`; requests' exceptions pass through."""
+    import pooch
+    from tqdm import tqdm
+
+    # pooch sets the bar's total from Content-Length; a nonzero total until then keeps
+    # the bar truthy, which is how pooch decides to use it.
+    bar = progress and tqdm(desc=label, total=1, unit="B", unit_scale=True, file=sys.stderr)
+    try:
+        pooch.HTTPDownloader(progressbar=bar, chunk_size=1 << 16, timeout=TIMEOUT_S)(
+            url, path, None
+        )
+    finally:
+        if progress:
+            bar.close()
+
+
+def _reason(exc: Exception) -> str:
+    import requests
+
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "cannot connect"
+    return "download interrupted"
+
+
+def download_file(
+    dataset: str | Dataset,
+    f: DataFile,
+    dest: Path,
+    *,
+    mirrors: list[str] | tuple[str, ...] | None = None,
+    progress: bool | None = None,
+) -> Path:
+    """Download `f` into `dest/NAME.gz` from the first mirror whose copy verifies.
+
+    Raises DownloadError (checksum mismatch, or every mirror down) with the manual steps.
+    """
+    import requests
+
+    ds = get_dataset(dataset)
+    progress = sys.stderr.isatty() if progress is None else progress
+    bases = mirrors_for(ds, mirrors)
+    urls = [base + f.gz_name for base in bases]
+    failures, mismatches = [], 0
+    for url in urls:
+        tmp = _temp_name(dest, f)
+        try:
+            _fetch(url, tmp, progress, f.gz_name)
+            read_idx(tmp, sha256=f.sha256)
+            os.replace(tmp, dest / f.gz_name)
+            return dest / f.gz_name
+        except requests.RequestException as e:
+            failures.append(f"{url}: {_reason(e)}")
+        except ChecksumMismatch:
+            mismatches += 1
+            failures.append(f"{url}: checksum mismatch")
+        except DataError:
+            failures.append(f"{url}: damaged file")
+        except OSError as e:
+            raise DataError(f"cannot write {dest / f.gz_name}: {e.strerror or e}") from None
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    what = "checksum mismatch on every mirror; " if mismatches == len(urls) else ""
+    raise DownloadError(
+        f"could not download {f.gz_name} for {ds.name} ({what}{'; '.join(failures)}). "
+        f"Fix: download {', '.join(g.gz_name for g in ds.file_list())} by hand from "
+        f"{' or '.join(bases)} into {dest}/, or point --data-dir (or SCRATCHDL_DATA) at "
+        f"a folder holding {ds.name}/ with them{', ' + ds.manual_hint if ds.manual_hint else ''}"
+    )
+
+
+def _temp_name(dest: Path, f: DataFile) -> str:
+    """A fresh hidden temp file in `dest`, never taken for data (its name is not NAME.gz)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{f.gz_name}.", suffix=".part", dir=dest)
+    except OSError as e:
+        raise DataError(
+            f"cannot write to {dest}: {e.strerror or e}; set SCRATCHDL_CACHE or --data-dir "
+            "to a writable folder"
+        ) from None
+    os.close(fd)
+    os.chmod(tmp, 0o644)
+    return tmp
+
+
+def download_dataset(
+    dataset: str | Dataset,
+    dest: str | os.PathLike | None = None,
+    *,
+    mirrors: list[str] | tuple[str, ...] | None = None,
+    progress: bool | None = None,
+) -> dict[str, Path]:
+    """Download the data set's missing files into `dest` (default: the cache); paths by kind.
+
+    Files already in `dest` are kept as they are (`load_mnist` verifies them).
+    """
+    ds = get_dataset(dataset)
+    dest = Path(dest) if dest is not None else cache_root() / ds.name
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(
+            f"cannot create download folder {dest}: {e.strerror or e}; set SCRATCHDL_CACHE "
+            "or --data-dir to a writable folder"
+        ) from None
+    paths = {}
+    for kind, f in ds.files.items():
+        paths[kind] = find_file(dest, f) or download_file(
+            ds, f, dest, mirrors=mirrors, progress=progress
+        )
+    return paths
