@@ -37,6 +37,15 @@ class Optimizer:
     def step(self, key: str, p, g, tmp) -> None:
         raise NotImplementedError
 
+    @staticmethod
+    def adaptive_step(p, m, h, tmp, lr: float) -> None:
+        """p -= lr * m / (sqrt(h) + 1e-7), through the scratch buffer `tmp`."""
+        xp.sqrt(h, out=tmp)
+        tmp += 1e-7
+        xp.divide(m, tmp, out=tmp)
+        tmp *= lr
+        p -= tmp
+
     def state_dict(self) -> dict:
         """Arrays and counters to save; `tmp` scratch buffers are left out."""
         return {"iter": self.iter,
@@ -73,12 +82,8 @@ class Momentum(Optimizer):
         p += v
 
 
-class Nesterov(Optimizer):
+class Nesterov(Momentum):
     """Nesterov's accelerated gradient, in the book's form."""
-
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
-        super().__init__(lr)
-        self.momentum = momentum
 
     def step(self, key, p, g, tmp):
         v = self.slot("v", key, p)
@@ -100,11 +105,7 @@ class AdaGrad(Optimizer):
         h = self.slot("h", key, p)
         xp.multiply(g, g, out=tmp)
         h += tmp
-        xp.sqrt(h, out=tmp)
-        tmp += 1e-7
-        xp.divide(g, tmp, out=tmp)
-        tmp *= self.lr
-        p -= tmp
+        self.adaptive_step(p, g, h, tmp, self.lr)
 
 
 class RMSprop(Optimizer):
@@ -120,11 +121,7 @@ class RMSprop(Optimizer):
         xp.multiply(g, g, out=tmp)
         tmp *= 1 - self.decay_rate
         h += tmp
-        xp.sqrt(h, out=tmp)
-        tmp += 1e-7
-        xp.divide(g, tmp, out=tmp)
-        tmp *= self.lr
-        p -= tmp
+        self.adaptive_step(p, g, h, tmp, self.lr)
 
 
 class Adam(Optimizer):
@@ -148,11 +145,7 @@ class Adam(Optimizer):
         tmp -= v
         tmp *= 1 - self.beta2
         v += tmp
-        xp.sqrt(v, out=tmp)
-        tmp += 1e-7
-        xp.divide(m, tmp, out=tmp)
-        tmp *= self.lr_t
-        p -= tmp
+        self.adaptive_step(p, m, v, tmp, self.lr_t)
 
 
 OPTIMIZERS = {
