@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scratchdl.augment import AUGMENTATIONS
 from scratchdl.commands.common import (
     add_data_args,
     describe,
@@ -43,7 +44,7 @@ DEFAULTS = {
 RECIPE_KEYS = ["model", "hidden", "activation", "weight_init_std", "optimizer", "lr",
                "batch_size", "iters", "epochs", "gradient", "dataset", "data_dir", "seed",
                "dtype", "eval_every", "weight_decay", "dropout", "batchnorm",
-               "evaluate_sample_num"]
+               "evaluate_sample_num", "augment"]
 
 
 def add_parser(sub) -> None:
@@ -80,6 +81,9 @@ def add_parser(sub) -> None:
                    help="evaluate every ITERS iterations (default: once per epoch)")
     g.add_argument("--evaluate-sample-num", type=positive_int, default=None, metavar="N",
                    help="evaluate each epoch on the first N samples only (default: all)")
+    g.add_argument("--augment", choices=list(AUGMENTATIONS), default=None,
+                   help="augment training batches: shift = random shifts of up to 2 pixels "
+                   "(off by default, like the book)")
     g.add_argument("--seed", type=int, default=0,
                    help="seed of the run's one random generator (0); same seed, same numbers")
     g.add_argument("--dtype", choices=["float32", "float64"], default=None,
@@ -210,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
         evaluate_sample_num_per_epoch=recipe.get("evaluate_sample_num"),
         eval_every=recipe.get("eval_every"), rng=rng, verbose=not args.quiet,
         checkpoint_dir=checkpoint_dir, run_config=recipe,
+        augment=AUGMENTATIONS[recipe["augment"]] if recipe.get("augment") else None,
     )
     if args.resume:
         trainer.load_checkpoint(args.resume)
