@@ -45,3 +45,12 @@ def mnist():
 def book_weights() -> Path:
     """The folder of the book's published parameter pickles."""
     return real_data_dir("book-weights")
+
+
+@pytest.fixture(scope="session")
+def mnist_nchw():
+    """Real MNIST as images: x (N, 1, 28, 28) float32 in [0, 1], t labels (N,)."""
+    real_data_dir("mnist")
+    from scratchdl.data import load_mnist
+
+    return load_mnist(normalize=True, flatten=False)

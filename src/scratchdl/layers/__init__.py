@@ -4,14 +4,18 @@ from scratchdl.layers.activations import Relu, Sigmoid
 from scratchdl.layers.affine import Affine
 from scratchdl.layers.base import Layer
 from scratchdl.layers.batch_norm import BatchNormalization
+from scratchdl.layers.convolution import Convolution
 from scratchdl.layers.dropout import Dropout
+from scratchdl.layers.pooling import Pooling
 from scratchdl.layers.softmax_with_loss import SoftmaxWithLoss
 
 __all__ = [
     "Affine",
     "BatchNormalization",
+    "Convolution",
     "Dropout",
     "Layer",
+    "Pooling",
     "Relu",
     "Sigmoid",
     "SoftmaxWithLoss",

@@ -13,8 +13,6 @@ image channel-major, (C, N, H, W) in memory, as an (N, C, H, W) view.
 
 from __future__ import annotations
 
-from numpy.lib.stride_tricks import sliding_window_view
-
 from scratchdl.backend import xp
 
 
@@ -36,7 +34,7 @@ def _output_hw(input_shape, filter_h: int, filter_w: int, stride: int, pad: int)
     return conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)
 
 
-def _padded(img, pad: int):
+def zero_pad(img, pad: int):
     """img (..., H, W) with `pad` zeros around H and W (img itself when pad == 0)."""
     if pad == 0:
         return img
@@ -54,8 +52,8 @@ def im2col(input_data, filter_h: int, filter_w: int, stride: int = 1, pad: int =
     """
     N, C, _, _ = input_data.shape
     out_h, out_w = _output_hw(input_data.shape, filter_h, filter_w, stride, pad)
-    img = _padded(input_data, pad)
-    windows = sliding_window_view(img, (filter_h, filter_w), axis=(2, 3))
+    img = zero_pad(input_data, pad)
+    windows = xp.lib.stride_tricks.sliding_window_view(img, (filter_h, filter_w), axis=(2, 3))
     windows = windows[:, :, : stride * out_h : stride, : stride * out_w : stride]
     return windows.transpose(0, 2, 3, 1, 4, 5).reshape(N * out_h * out_w, -1)
 
@@ -87,7 +85,7 @@ def im2col_t(input_data, filter_h: int, filter_w: int, stride: int = 1, pad: int
     """
     N, C, _, _ = input_data.shape
     out_h, out_w = _output_hw(input_data.shape, filter_h, filter_w, stride, pad)
-    img = _padded(input_data.transpose(1, 0, 2, 3), pad)
+    img = zero_pad(input_data.transpose(1, 0, 2, 3), pad)
     col = xp.empty((C, filter_h, filter_w, N, out_h, out_w), dtype=dtype or input_data.dtype)
     for y in range(filter_h):
         y_max = y + stride * out_h

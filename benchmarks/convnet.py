@@ -1,0 +1,391 @@
+"""Convolutional networks, timed: scratchdl against the book's NumPy code and PyTorch.
+
+One training iteration = forward + backward + Adam update (lr 0.001) on a batch of
+100 images (1, 28, 28), for SimpleConvNet (chapter 7) and DeepConvNet (chapter 8):
+
+- scratchdl, float32 (the training default) and float64;
+- a plain book-style NumPy implementation written here the way the book writes it
+  (im2col/col2im looping over filter positions, pooling by max over im2col rows,
+  layer objects, the book's Adam), in float64 like the book and in float32;
+- PyTorch on the CPU, float32, the same architectures, when torch is importable.
+
+All run in this one invocation, interleaved round by round so that load from other
+processes hits them alike; each time is the median over rounds of the mean seconds
+per iteration. Peak memory is the growth of the resident set (ru_maxrss delta) over
+a few iterations, measured in a fresh child process per row so earlier rows do not
+hide it. Inputs are random pixels in [0, 1): speed does not depend on the digits.
+
+    python benchmarks/convnet.py [--rounds 5] [--iters 3] [--no-memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import statistics
+import time
+
+import numpy as np
+
+BATCH = 100
+LR = 0.001
+
+
+# --- the book's code (common/util.py, common/layers.py, common/optimizer.py) ---------
+
+def book_im2col(input_data, filter_h, filter_w, stride=1, pad=0):
+    N, C, H, W = input_data.shape
+    out_h = (H + 2 * pad - filter_h) // stride + 1
+    out_w = (W + 2 * pad - filter_w) // stride + 1
+    img = np.pad(input_data, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant")
+    col = np.zeros((N, C, filter_h, filter_w, out_h, out_w), dtype=input_data.dtype)
+    for y in range(filter_h):
+        y_max = y + stride * out_h
+        for x in range(filter_w):
+            x_max = x + stride * out_w
+            col[:, :, y, x, :, :] = img[:, :, y:y_max:stride, x:x_max:stride]
+    return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * out_h * out_w, -1)
+
+
+def book_col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+    N, C, H, W = input_shape
+    out_h = (H + 2 * pad - filter_h) // stride + 1
+    out_w = (W + 2 * pad - filter_w) // stride + 1
+    col = col.reshape(N, out_h, out_w, C, filter_h, filter_w).transpose(0, 3, 4, 5, 1, 2)
+    img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=col.dtype)
+    for y in range(filter_h):
+        y_max = y + stride * out_h
+        for x in range(filter_w):
+            x_max = x + stride * out_w
+            img[:, :, y:y_max:stride, x:x_max:stride] += col[:, :, y, x, :, :]
+    return img[:, :, pad:H + pad, pad:W + pad]
+
+
+class BookConvolution:
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W, self.b, self.stride, self.pad = W, b, stride, pad
+
+    def forward(self, x, train_flg=True):
+        FN, C, FH, FW = self.W.shape
+        N, C, H, W = x.shape
+        out_h = 1 + (H + 2 * self.pad - FH) // self.stride
+        out_w = 1 + (W + 2 * self.pad - FW) // self.stride
+        col = book_im2col(x, FH, FW, self.stride, self.pad)
+        col_W = self.W.reshape(FN, -1).T
+        out = np.dot(col, col_W) + self.b
+        out = out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2)
+        self.x, self.col, self.col_W = x, col, col_W
+        return out
+
+    def backward(self, dout):
+        FN, C, FH, FW = self.W.shape
+        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
+        self.db = np.sum(dout, axis=0)
+        self.dW = np.dot(self.col.T, dout).transpose(1, 0).reshape(FN, C, FH, FW)
+        dcol = np.dot(dout, self.col_W.T)
+        return book_col2im(dcol, self.x.shape, FH, FW, self.stride, self.pad)
+
+
+class BookPooling:
+    def __init__(self, pool_h, pool_w, stride=1, pad=0):
+        self.pool_h, self.pool_w, self.stride, self.pad = pool_h, pool_w, stride, pad
+
+    def forward(self, x, train_flg=True):
+        N, C, H, W = x.shape
+        out_h = int(1 + (H - self.pool_h) / self.stride)
+        out_w = int(1 + (W - self.pool_w) / self.stride)
+        col = book_im2col(x, self.pool_h, self.pool_w, self.stride, self.pad)
+        col = col.reshape(-1, self.pool_h * self.pool_w)
+        self.arg_max = np.argmax(col, axis=1)
+        out = np.max(col, axis=1)
+        self.x = x
+        return out.reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        dout = dout.transpose(0, 2, 3, 1)
+        pool_size = self.pool_h * self.pool_w
+        dmax = np.zeros((dout.size, pool_size), dtype=dout.dtype)
+        dmax[np.arange(self.arg_max.size), self.arg_max.flatten()] = dout.flatten()
+        dmax = dmax.reshape(dout.shape + (pool_size,))
+        dcol = dmax.reshape(dmax.shape[0] * dmax.shape[1] * dmax.shape[2], -1)
+        return book_col2im(dcol, self.x.shape, self.pool_h, self.pool_w, self.stride, self.pad)
+
+
+class BookRelu:
+    def forward(self, x, train_flg=True):
+        self.mask = x <= 0
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout):
+        dout[self.mask] = 0
+        return dout
+
+
+class BookAffine:
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+    def forward(self, x, train_flg=True):
+        self.original_x_shape = x.shape
+        self.x = x.reshape(x.shape[0], -1)
+        return np.dot(self.x, self.W) + self.b
+
+    def backward(self, dout):
+        dx = np.dot(dout, self.W.T)
+        self.dW = np.dot(self.x.T, dout)
+        self.db = np.sum(dout, axis=0)
+        return dx.reshape(*self.original_x_shape)
+
+
+class BookDropout:
+    def __init__(self, dropout_ratio=0.5):
+        self.dropout_ratio = dropout_ratio
+
+    def forward(self, x, train_flg=True):
+        if train_flg:
+            self.mask = np.random.rand(*x.shape) > self.dropout_ratio
+            return x * self.mask
+        return x * (1.0 - self.dropout_ratio)
+
+    def backward(self, dout):
+        return dout * self.mask
+
+
+class BookSoftmaxWithLoss:
+    def forward(self, x, t):
+        self.t = t
+        x = x - np.max(x, axis=1, keepdims=True)
+        self.y = np.exp(x) / np.sum(np.exp(x), axis=1, keepdims=True)
+        batch_size = self.y.shape[0]
+        return -np.sum(np.log(self.y[np.arange(batch_size), t] + 1e-7)) / batch_size
+
+    def backward(self, dout=1):
+        batch_size = self.t.shape[0]
+        dx = self.y.copy()
+        dx[np.arange(batch_size), self.t] -= 1
+        return dx / batch_size
+
+
+class BookAdam:
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        self.lr, self.beta1, self.beta2 = lr, beta1, beta2
+        self.iter, self.m, self.v = 0, None, None
+
+    def update(self, params, grads):
+        if self.m is None:
+            self.m = {key: np.zeros_like(val) for key, val in params.items()}
+            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+        self.iter += 1
+        lr_t = self.lr * np.sqrt(1.0 - self.beta2**self.iter) / (1.0 - self.beta1**self.iter)
+        for key in params:
+            self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
+            self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
+            params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)
+
+
+class BookNet:
+    """The book's network pattern: params dict, layer list, backward in reverse."""
+
+    def __init__(self, params, layers, grad_of):
+        self.params, self.layers, self.grad_of = params, layers, grad_of
+        self.last_layer = BookSoftmaxWithLoss()
+
+    def gradient(self, x, t):
+        for layer in self.layers:
+            x = layer.forward(x, True)
+        self.last_layer.forward(x, t)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return {name: getattr(layer, attr) for name, (layer, attr) in self.grad_of.items()}
+
+
+def book_simple_conv_net(dtype, rng):
+    p = {"W1": 0.01 * rng.standard_normal((30, 1, 5, 5)), "b1": np.zeros(30),
+         "W2": 0.01 * rng.standard_normal((4320, 100)), "b2": np.zeros(100),
+         "W3": 0.01 * rng.standard_normal((100, 10)), "b3": np.zeros(10)}
+    p = {k: v.astype(dtype) for k, v in p.items()}
+    conv, fc1, fc2 = (BookConvolution(p["W1"], p["b1"]), BookAffine(p["W2"], p["b2"]),
+                      BookAffine(p["W3"], p["b3"]))
+    layers = [conv, BookRelu(), BookPooling(2, 2, stride=2), fc1, BookRelu(), fc2]
+    grad_of = {"W1": (conv, "dW"), "b1": (conv, "db"), "W2": (fc1, "dW"), "b2": (fc1, "db"),
+               "W3": (fc2, "dW"), "b3": (fc2, "db")}
+    return BookNet(p, layers, grad_of)
+
+
+def book_deep_conv_net(dtype, rng):
+    channels, pads = [1, 16, 16, 32, 32, 64, 64], [1, 1, 1, 2, 1, 1]
+    p, layers, grad_of = {}, [], {}
+    for i in range(6):
+        fan_in = channels[i] * 9
+        W = np.sqrt(2.0 / fan_in) * rng.standard_normal((channels[i + 1], channels[i], 3, 3))
+        p[f"W{i + 1}"], p[f"b{i + 1}"] = W.astype(dtype), np.zeros(channels[i + 1], dtype)
+        conv = BookConvolution(p[f"W{i + 1}"], p[f"b{i + 1}"], 1, pads[i])
+        grad_of[f"W{i + 1}"], grad_of[f"b{i + 1}"] = (conv, "dW"), (conv, "db")
+        layers += [conv, BookRelu()]
+        if i % 2 == 1:
+            layers.append(BookPooling(2, 2, stride=2))
+    for i, (n_in, n_out) in enumerate([(1024, 50), (50, 10)], start=7):
+        W = np.sqrt(2.0 / n_in) * rng.standard_normal((n_in, n_out))
+        p[f"W{i}"], p[f"b{i}"] = W.astype(dtype), np.zeros(n_out, dtype)
+        fc = BookAffine(p[f"W{i}"], p[f"b{i}"])
+        grad_of[f"W{i}"], grad_of[f"b{i}"] = (fc, "dW"), (fc, "db")
+        layers += [fc, BookRelu(), BookDropout(0.5)] if i == 7 else [fc, BookDropout(0.5)]
+    return BookNet(p, layers, grad_of)
+
+
+# --- the contenders, each a `step()` closure ----------------------------------------
+
+def batch(dtype):
+    rng = np.random.default_rng(0)
+    return rng.random((BATCH, 1, 28, 28)).astype(dtype), rng.integers(0, 10, BATCH)
+
+
+def book_step(model: str, dtype):
+    build = book_simple_conv_net if model == "SimpleConvNet" else book_deep_conv_net
+    net, optimizer = build(np.dtype(dtype), np.random.default_rng(0)), BookAdam(LR)
+    x, t = batch(dtype)
+
+    def step():
+        optimizer.update(net.params, net.gradient(x, t))
+
+    return step
+
+
+def scratchdl_step(model: str, dtype):
+    from scratchdl.models import DeepConvNet, SimpleConvNet
+    from scratchdl.optim import Adam
+
+    cls = SimpleConvNet if model == "SimpleConvNet" else DeepConvNet
+    net, optimizer = cls(rng=0, dtype=dtype), Adam(lr=LR)
+    x, t = batch(dtype)
+
+    def step():
+        optimizer.update(net.params, net.gradient(x, t))
+
+    return step
+
+
+def torch_model(model: str):
+    from torch import nn
+
+    if model == "SimpleConvNet":
+        return nn.Sequential(nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(),
+                             nn.Linear(4320, 100), nn.ReLU(), nn.Linear(100, 10))
+    layers, channels, pads = [], [1, 16, 16, 32, 32, 64, 64], [1, 1, 1, 2, 1, 1]
+    for i in range(6):
+        layers += [nn.Conv2d(channels[i], channels[i + 1], 3, padding=pads[i]), nn.ReLU()]
+        if i % 2 == 1:
+            layers.append(nn.MaxPool2d(2, 2))
+    layers += [nn.Flatten(), nn.Linear(1024, 50), nn.ReLU(), nn.Dropout(0.5),
+               nn.Linear(50, 10), nn.Dropout(0.5)]
+    return nn.Sequential(*layers)
+
+
+def torch_step(model: str, dtype):
+    import torch
+
+    torch.manual_seed(0)
+    net = torch_model(model)
+    optimizer = torch.optim.Adam(net.parameters(), lr=LR)
+    x, t = batch(np.float32)
+    x, t = torch.from_numpy(x), torch.from_numpy(t)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(net(x), t).backward()
+        optimizer.step()
+
+    return step
+
+
+CONTENDERS = {  # name: (make_step, dtype)
+    "scratchdl float32": (scratchdl_step, "float32"),
+    "scratchdl float64": (scratchdl_step, "float64"),
+    "book-style float64": (book_step, "float64"),
+    "book-style float32": (book_step, "float32"),
+    "pytorch float32": (torch_step, "float32"),
+}
+MODELS = ["SimpleConvNet", "DeepConvNet"]
+
+
+def peak_memory_mb(name: str, model: str, iters: int) -> float:
+    """ru_maxrss growth (MiB) over `iters` iterations after one warm-up, in this process."""
+    make, dtype = CONTENDERS[name]
+    step = make(model, dtype)
+    step()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(iters):
+        step()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+
+
+def peak_memory_in_child(name: str, model: str, iters: int) -> float:
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return pool.apply(peak_memory_mb, (name, model, iters))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median)")
+    parser.add_argument("--iters", type=int, default=3, help="iterations per round")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory column")
+    args = parser.parse_args()
+
+    names = list(CONTENDERS)
+    try:
+        import torch
+
+        print(f"torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}")
+    except ImportError:
+        names.remove("pytorch float32")
+        print("torch not importable: no PyTorch row")
+    print(f"numpy {np.__version__}, batch {BATCH}, Adam lr {LR}; median of {args.rounds} "
+          f"rounds x {args.iters} iterations; memory: ru_maxrss growth in a child process")
+
+    seconds = {}
+    for model in MODELS:
+        steps = {}
+        for name in names:
+            make, dtype = CONTENDERS[name]
+            steps[name] = make(model, dtype)
+            steps[name]()  # warm up: first-touch allocations, lazy imports
+        per_round = {name: [] for name in names}
+        for _ in range(args.rounds):
+            for name in names:
+                start = time.perf_counter()
+                for _ in range(args.iters):
+                    steps[name]()
+                per_round[name].append((time.perf_counter() - start) / args.iters)
+        for name in names:
+            seconds[name, model] = statistics.median(per_round[name])
+
+    memory = {}
+    if not args.no_memory:
+        for model in MODELS:
+            for name in names:
+                memory[name, model] = peak_memory_in_child(name, model, 2)
+
+    head = f"{'implementation':<20}" + "".join(f"{m + ' s/iter':>22}" for m in MODELS)
+    if memory:
+        head += "".join(f"{m + ' peak MiB':>22}" for m in MODELS)
+    print(head)
+    for name in names:
+        row = f"{name:<20}" + "".join(f"{seconds[name, m]:>22.4f}" for m in MODELS)
+        if memory:
+            row += "".join(f"{memory[name, m]:>22.1f}" for m in MODELS)
+        print(row)
+
+    ours = "scratchdl float32"
+    print("ratios (> 1: scratchdl float32 is faster):")
+    for other in [n for n in names if n != ours]:
+        ratios = ", ".join(f"{m} {seconds[other, m] / seconds[ours, m]:.2f}x" for m in MODELS)
+        print(f"  {other} / {ours}: {ratios}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The Convolution layer (chapter 7.4.3), book-faithful and fast.
+
+Both paths compute the same numbers. The book's path multiplies im2col's columns
+by the reshaped filters, transposes the result back to NCHW, and keeps the
+columns for backward.
+
+The fast path (the default) builds transposed columns (`im2col_t`) and computes
+`W.reshape(FN, -1) @ col_t`, whose output is channel-major, so the NCHW result is
+a view, not a copy. It works through the batch a few images at a time, so each
+chunk of columns is written, multiplied and dropped while it is still in the CPU
+cache; backward rebuilds the columns chunk by chunk rather than keeping them,
+which costs less than reading them back from memory and keeps the layer's memory
+to its input and output. For stride 1, dx is computed as the book's col2im of
+`W.T @ dout` would give it, but as a convolution: dout, padded by FH - 1 - pad,
+convolved with the filters rotated 180 degrees and with C and FN swapped. That
+is one more im2col and GEMM instead of FH*FW strided additions.
+"""
+
+from __future__ import annotations
+
+from scratchdl.backend import on_gpu, xp
+from scratchdl.layers.base import Layer
+from scratchdl.layers.im2col import col2im, col2im_t, conv_output_size, im2col, im2col_t
+
+CHUNK_BYTES = 2**21
+"""Bytes of columns per chunk on the CPU: about half a core's L2 cache."""
+
+
+def batch_chunks(N: int, bytes_per_image: int) -> list[slice]:
+    """Slices of the batch whose columns fit in CHUNK_BYTES (one slice on the GPU)."""
+    step = N if on_gpu() else max(1, CHUNK_BYTES // bytes_per_image)
+    return [slice(start, min(start + step, N)) for start in range(0, N, step)]
+
+
+class Convolution(Layer):
+    """Convolution of x (N, C, H, W) with W (FN, C, FH, FW), plus b (FN,).
+
+    Output (N, FN, out_h, out_w), out_h = (H + 2*pad - FH) // stride + 1.
+    fast=False takes the book's im2col path. input_grad=False makes `backward` skip
+    dx and return None: for a network's first layer, whose input is the data.
+    """
+
+    def __init__(self, W, b, stride: int = 1, pad: int = 0, fast: bool = True) -> None:
+        super().__init__()
+        self.params = {"W": W, "b": b}
+        self.stride = stride
+        self.pad = pad
+        self.fast = fast
+        self.input_grad = True
+
+    def forward(self, x, train: bool = True):
+        FN, C, FH, FW = self.params["W"].shape
+        if x.ndim != 4 or x.shape[1] != C:
+            raise ValueError(f"Convolution expects input (N, {C}, H, W), got {tuple(x.shape)}")
+        self.x_shape = x.shape
+        self.used_fast = self.fast
+        if self.fast:
+            return self._forward_fast(x)
+        N, _, H, W = x.shape
+        out_h = conv_output_size(H, FH, self.stride, self.pad)
+        out_w = conv_output_size(W, FW, self.stride, self.pad)
+        self.col = im2col(x, FH, FW, self.stride, self.pad)
+        self.col_W = self.params["W"].reshape(FN, -1).T
+        out = self.col @ self.col_W + self.params["b"]
+        return out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        if self.used_fast:
+            return self._backward_fast(dout)
+        FN, C, FH, FW = self.params["W"].shape
+        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
+        self.grads["b"] = dout.sum(axis=0)
+        self.grads["W"] = (self.col.T @ dout).transpose(1, 0).reshape(FN, C, FH, FW)
+        if not self.input_grad:
+            return None
+        dcol = dout @ self.col_W.T
+        return col2im(dcol, self.x_shape, FH, FW, self.stride, self.pad)
+
+    def _forward_fast(self, x):
+        W = self.params["W"]
+        FN, C, FH, FW = W.shape
+        N, _, H, W_in = x.shape
+        out_h = conv_output_size(H, FH, self.stride, self.pad)
+        out_w = conv_output_size(W_in, FW, self.stride, self.pad)
+        L = out_h * out_w
+        W_2d, b = W.reshape(FN, -1), self.params["b"][:, None]
+        out = xp.empty((FN, N * L), dtype=W.dtype)
+        for n in batch_chunks(N, W_2d.size // FN * L * W.itemsize):
+            col_t = im2col_t(x[n], FH, FW, self.stride, self.pad, dtype=W.dtype)
+            out_n = out[:, n.start * L : n.stop * L]
+            xp.matmul(W_2d, col_t, out=out_n)
+            out_n += b
+        self.x = x
+        return out.reshape(FN, N, out_h, out_w).transpose(1, 0, 2, 3)
+
+    def _backward_fast(self, dout):
+        W = self.params["W"]
+        FN, C, FH, FW = W.shape
+        N, _, H, W_in = self.x_shape
+        out_h, out_w = dout.shape[2], dout.shape[3]
+        L, HW = out_h * out_w, H * W_in
+        dout_t = dout.transpose(1, 0, 2, 3).reshape(FN, N * L)
+        self.grads["b"] = dout_t.sum(axis=1)
+        dW_t = xp.zeros((C * FH * FW, FN), dtype=W.dtype)
+        dx = xp.empty((C, N, H, W_in), dtype=W.dtype) if self.input_grad else None
+        as_conv = self.stride == 1 and FH == FW and self.pad < FH and FN <= C
+        if as_conv:
+            W_flip = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, -1)
+        for n in batch_chunks(N, W.size // FN * L * W.itemsize):
+            col_t = im2col_t(self.x[n], FH, FW, self.stride, self.pad, dtype=W.dtype)
+            dout_n = dout_t[:, n.start * L : n.stop * L]
+            dW_t += col_t @ dout_n.T
+            if dx is None:
+                continue
+            if as_conv:
+                dout_img = dout_n.reshape(FN, -1, out_h, out_w).transpose(1, 0, 2, 3)
+                dx_n = dx.reshape(C, N * HW)[:, n.start * HW : n.stop * HW]
+                xp.matmul(W_flip, im2col_t(dout_img, FH, FW, 1, FH - 1 - self.pad), out=dx_n)
+            else:
+                dx_img = col2im_t(W.reshape(FN, -1).T @ dout_n, self.x[n].shape, FH, FW,
+                                  self.stride, self.pad)
+                dx[:, n] = dx_img.transpose(1, 0, 2, 3)
+        self.grads["W"] = dW_t.T.reshape(FN, C, FH, FW)
+        return None if dx is None else dx.transpose(1, 0, 2, 3)

@@ -1,0 +1,167 @@
+"""Convolution and Pooling: backward against numerical gradients, fast path against the book's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scratchdl.gradient import numerical_gradient
+from scratchdl.layers import Convolution, Pooling, convolution
+
+CONV_CASES = [  # (N, C, H, W), (FN, FH, FW), stride, pad
+    ((2, 3, 5, 5), (4, 3, 3), 1, 0),
+    ((2, 2, 6, 5), (3, 3, 3), 1, 1),
+    ((2, 2, 7, 7), (3, 3, 3), 2, 1),
+    ((1, 3, 6, 6), (2, 2, 3), 2, 0),
+    ((2, 1, 5, 6), (2, 3, 2), 3, 2),
+    ((2, 2, 5, 5), (2, 1, 1), 1, 0),
+    ((2, 4, 6, 5), (3, 3, 3), 1, 1),
+    ((2, 3, 5, 6), (2, 3, 3), 1, 2),
+    ((2, 3, 6, 6), (3, 2, 3), 1, 1),
+]
+POOL_CASES = [  # (N, C, H, W), (pool_h, pool_w), stride, pad
+    ((2, 3, 6, 6), (2, 2), 2, 0),
+    ((2, 2, 7, 5), (2, 2), 2, 0),
+    ((2, 2, 5, 5), (3, 3), 1, 1),
+    ((1, 2, 6, 7), (3, 2), 2, 1),
+    ((2, 2, 4, 4), (2, 2), 1, 0),
+    ((1, 1, 7, 7), (2, 3), 3, 2),
+]
+
+
+def check_backward(layer, x, rtol=1e-6):
+    """Backward's dx and grads against central differences of sum(forward(x) * dout)."""
+    rng = np.random.default_rng(7)
+    dout = rng.standard_normal(layer.forward(x).shape)
+
+    def f(_):
+        return float((layer.forward(x) * dout).sum())
+
+    expected = {name: numerical_gradient(f, p) for name, p in layer.params.items()}
+    expected["x"] = numerical_gradient(f, x)
+    layer.forward(x)
+    got = {"x": layer.backward(dout), **layer.grads}
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, rtol=rtol, atol=1e-7, err_msg=name)
+
+
+def make_conv(case, fast, dtype=np.float64, seed=0):
+    shape, (FN, FH, FW), stride, pad = case
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((FN, shape[1], FH, FW)).astype(dtype)
+    b = rng.standard_normal(FN).astype(dtype)
+    x = rng.standard_normal(shape).astype(dtype)
+    return Convolution(W, b, stride, pad, fast=fast), x
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "book"])
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_convolution_backward_matches_numerical_gradient(case, fast):
+    layer, x = make_conv(case, fast)
+    check_backward(layer, x)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "book"])
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_pooling_backward_matches_numerical_gradient(case, fast):
+    shape, (ph, pw), stride, pad = case
+    x = np.random.default_rng(3).standard_normal(shape)
+    check_backward(Pooling(ph, pw, stride, pad, fast=fast), x)
+
+
+def test_convolution_forward_is_a_correlation():
+    """out[n, f, y, x] = sum_c,i,j W[f, c, i, j] * x_pad[n, c, y*s + i, x*s + j] + b[f]."""
+    layer, x = make_conv(((2, 2, 7, 6), (3, 3, 2), 2, 1), fast=True)
+    W, b = layer.params["W"], layer.params["b"]
+    out = layer.forward(x)
+    x_pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    expected = np.zeros(out.shape)
+    for y in range(out.shape[2]):
+        for x_ in range(out.shape[3]):
+            patch = x_pad[:, :, 2 * y : 2 * y + 3, 2 * x_ : 2 * x_ + 2]
+            expected[:, :, y, x_] = np.einsum("ncij,fcij->nf", patch, W) + b
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_convolution_fast_path_equals_book_path(case, dtype):
+    fast, x = make_conv(case, True, dtype)
+    book, _ = make_conv(case, False, dtype)
+    out = fast.forward(x)
+    np.testing.assert_allclose(out, book.forward(x), rtol=1e-5, atol=1e-5)
+    assert out.dtype == dtype
+    dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
+    np.testing.assert_allclose(fast.backward(dout), book.backward(dout), rtol=1e-5, atol=1e-5)
+    for name in ("W", "b"):
+        np.testing.assert_allclose(fast.grads[name], book.grads[name], rtol=1e-4, atol=1e-4)
+        assert fast.grads[name].dtype == dtype
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_convolution_in_chunks_of_one_image(case, monkeypatch):
+    """The fast path works through the batch in chunks; one image each must not matter."""
+    monkeypatch.setattr(convolution, "CHUNK_BYTES", 1)
+    assert len(convolution.batch_chunks(4, 100)) == 4
+    check_backward(make_conv(case, True)[0], make_conv(case, True)[1])
+    layer, x = make_conv(case, True)
+    book, _ = make_conv(case, False)
+    dout = np.random.default_rng(2).standard_normal(book.forward(x).shape)
+    np.testing.assert_allclose(layer.forward(x), book.forward(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.backward(dout), book.backward(dout), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+@pytest.mark.parametrize("data", ["normal", "ties"])
+def test_pooling_fast_path_equals_book_path_including_ties(case, data):
+    """Ties (ReLU zeros, repeated values) send the gradient to the first maximum."""
+    shape, (ph, pw), stride, pad = case
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape)
+    if data == "ties":
+        x = np.maximum(np.round(x), 0)
+    fast, book = Pooling(ph, pw, stride, pad), Pooling(ph, pw, stride, pad, fast=False)
+    out = fast.forward(x)
+    np.testing.assert_array_equal(out, book.forward(x))
+    dout = rng.standard_normal(out.shape)
+    np.testing.assert_array_equal(fast.backward(dout), book.backward(dout))
+
+
+def test_pooling_2x2_picks_the_max_and_routes_the_gradient_to_it():
+    x = np.array([[[[1.0, 5, 2, 0], [3, 4, 2, 2], [0, 0, -1, -2], [0, 0, -3, -1]]]])
+    pool = Pooling(2, 2, stride=2)
+    np.testing.assert_array_equal(pool.forward(x), [[[[5, 2], [0, -1]]]])
+    dx = pool.backward(np.array([[[[10.0, 20], [30, 40]]]]))
+    np.testing.assert_array_equal(
+        dx, [[[[0, 10, 20, 0], [0, 0, 0, 0], [30, 0, 40, 0], [0, 0, 0, 0]]]])
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "book"])
+def test_layers_leave_input_and_dout_alone(fast):
+    conv, x = make_conv(CONV_CASES[2], fast)
+    pool = Pooling(2, 2, 2, fast=fast)
+    x_before = x.copy()
+    h = conv.forward(x)
+    out = pool.forward(h)
+    dout = np.ones_like(out)
+    conv.backward(pool.backward(dout))
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(dout, np.ones_like(out))
+
+
+def test_first_layer_can_skip_dx():
+    conv, x = make_conv(CONV_CASES[1], True)
+    reference, _ = make_conv(CONV_CASES[1], True)
+    conv.input_grad = False
+    dout = np.ones_like(conv.forward(x))
+    reference.forward(x)
+    reference.backward(dout)
+    assert conv.backward(dout) is None
+    np.testing.assert_allclose(conv.grads["W"], reference.grads["W"])
+    np.testing.assert_allclose(conv.grads["b"], reference.grads["b"])
+
+
+def test_channel_mismatch_is_a_clear_error():
+    conv, _ = make_conv(CONV_CASES[0], True)
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        conv.forward(np.zeros((1, 2, 5, 5)))
