@@ -142,13 +142,17 @@ class Net:
         return grads
 
     def numerical_gradient(self, x, t) -> dict:
-        """Central differences (h = 1e-4) of the batch loss for every parameter."""
-        from scratchdl.gradient import numerical_gradient
+        """Central differences (h = 1e-4) of the training batch loss for every parameter.
 
-        def loss_W(_):
-            return self.loss(x, t, train=True)
+        The same numbers as perturbing each parameter by +-h and evaluating the loss
+        (the book's method), computed by the fast engine in `scratchdl.numgrad`, in
+        float64 whatever the model's dtype. Returns a dict keyed like `params`; the
+        batch loss is kept in `self.last_loss`.
+        """
+        from scratchdl.numgrad import loss_and_numerical_gradient
 
-        return {name: numerical_gradient(loss_W, self.params[name]) for name in self.params}
+        self.last_loss, grads = loss_and_numerical_gradient(self, x, t)
+        return grads
 
     def buffers(self) -> dict:
         """State that is not learned: batch norm's running mean and variance, by book index."""
