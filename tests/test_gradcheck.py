@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from scratchdl import cli
-from scratchdl.commands.gradcheck import compare_gradients
+from scratchdl.gradient import gradient_check
 from scratchdl.layers import Dropout
 from scratchdl.models import MODELS, MultiLayerNetExtend
 
@@ -73,7 +73,7 @@ def test_dropout_mask_shared_and_flag_restored(mnist):
     (x, t), _ = mnist
     model = MultiLayerNetExtend(784, [40, 40], 10, use_dropout=True, dropout_ration=0.5,
                                 rng=0, dtype=np.float64)
-    report = compare_gradients(model, x[:4].astype(np.float64), t[:4])
+    report = gradient_check(model, x[:4].astype(np.float64), t[:4])
     assert max(largest for _, largest, _ in report.values()) < 1e-6
     assert all(not layer.frozen for layer in model.layers if isinstance(layer, Dropout))
 

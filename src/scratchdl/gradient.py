@@ -11,6 +11,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from scratchdl.backend import to_numpy
+from scratchdl.layers import Dropout
+from scratchdl.models.base import Net
+
 H = 1e-4
 """The book's step for central differences."""
 
@@ -40,3 +44,28 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.nd
         x[idx] = tmp_val
         it.iternext()
     return grad
+
+
+def gradient_check(model: Net, x, t) -> dict[str, tuple[float, float, float]]:
+    """The book's gradient check: backprop vs numerical gradient, for every parameter.
+
+    Returns name -> (mean |difference|, max |difference|, max |backprop gradient|).
+    Every Dropout layer is frozen meanwhile: backprop draws the mask, the numerical
+    gradient reuses it.
+    """
+    dropouts = [layer for layer in model.layers if isinstance(layer, Dropout)]
+    previous = [layer.frozen for layer in dropouts]
+    for layer in dropouts:
+        layer.frozen, layer.mask = True, None
+    try:
+        grad_backprop = model.gradient(x, t)
+        grad_numerical = model.numerical_gradient(x, t)
+    finally:
+        for layer, frozen in zip(dropouts, previous, strict=True):
+            layer.frozen = frozen
+    report = {}
+    for name in model.params:
+        diff = np.abs(to_numpy(grad_backprop[name]) - to_numpy(grad_numerical[name]))
+        report[name] = (float(diff.mean()), float(diff.max()),
+                        float(np.abs(to_numpy(grad_backprop[name])).max()))
+    return report

@@ -17,7 +17,6 @@ import argparse
 
 import numpy as np
 
-from scratchdl.backend import to_numpy
 from scratchdl.commands.common import (
     add_data_args,
     describe,
@@ -29,7 +28,7 @@ from scratchdl.commands.common import ratio as dropout_ratio
 from scratchdl.commands.train import DEFAULTS, hidden_sizes, make_model
 from scratchdl.errors import ScratchdlError, UsageError
 from scratchdl.experiments.common import format_table
-from scratchdl.layers import Dropout
+from scratchdl.gradient import gradient_check
 from scratchdl.models import MODELS, Net, build_model
 
 FC_HIDDEN = {"two-layer": "50", "multi-layer": "10,10"}
@@ -115,31 +114,6 @@ def build(args: argparse.Namespace, input_size: int, rng: np.random.Generator) -
     return make_model(recipe, input_size, 10, rng)
 
 
-def compare_gradients(model: Net, x, t) -> dict[str, tuple[float, float, float]]:
-    """Backprop vs numerical gradient of the batch loss, for every parameter.
-
-    Returns name -> (mean |difference|, max |difference|, max |backprop gradient|).
-    Every Dropout layer is frozen meanwhile: backprop draws the mask, the numerical
-    gradient reuses it.
-    """
-    dropouts = [layer for layer in model.layers if isinstance(layer, Dropout)]
-    previous = [layer.frozen for layer in dropouts]
-    for layer in dropouts:
-        layer.frozen, layer.mask = True, None
-    try:
-        grad_backprop = model.gradient(x, t)
-        grad_numerical = model.numerical_gradient(x, t)
-    finally:
-        for layer, frozen in zip(dropouts, previous, strict=True):
-            layer.frozen = frozen
-    report = {}
-    for name in model.params:
-        diff = np.abs(to_numpy(grad_backprop[name]) - to_numpy(grad_numerical[name]))
-        report[name] = (float(diff.mean()), float(diff.max()),
-                        float(np.abs(to_numpy(grad_backprop[name])).max()))
-    return report
-
-
 def run(args: argparse.Namespace) -> int:
     from scratchdl.data import load_mnist
 
@@ -157,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     biases = "" if fc else f" | biases {CONV_BIAS_STD:g} * N(0, 1)"
     print(f"{describe(model)} | float64 | batch {batch_size} | seed {args.seed}{biases}",
           flush=True)
-    report = compare_gradients(model, x_batch, t_batch)
+    report = gradient_check(model, x_batch, t_batch)
     rows = [[name, "x".join(str(d) for d in model.params[name].shape), f"{mean:.3e}",
              f"{largest:.3e}", f"{scale:.3e}"]
             for name, (mean, largest, scale) in report.items()]
