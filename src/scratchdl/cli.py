@@ -13,7 +13,7 @@ import sys
 from scratchdl import __version__
 from scratchdl.errors import ScratchdlError
 
-COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck"]
+COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show"]
 """Modules of `scratchdl.commands`, each with `add_parser(subparsers)`."""
 
 

@@ -162,3 +162,25 @@ def plot_accuracy_grid(panels: dict[str, dict[str, tuple[Sequence[float], Sequen
     if title:
         fig.suptitle(title)
     save_figure(fig, path)
+
+
+def plot_image_grid(images: np.ndarray, path: str | os.PathLike, titles: Sequence[str] = (),
+                    title: str = "", columns: int = 10) -> None:
+    """A grid of grayscale images (K, H, W), each scaled to its own range, like the
+    book's filter figures (7-24) and misclassified digits (8-4); optional per-image titles."""
+    k = len(images)
+    columns = max(1, min(columns, k))
+    rows = max(1, math.ceil(k / columns))
+    fig = Figure(figsize=(columns * 1.1, rows * (1.3 if titles else 1.1) + 0.4),
+                 layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for i, ax in enumerate(axes):
+        ax.set_axis_off()
+        if i >= k:
+            continue
+        ax.imshow(images[i], cmap="gray_r" if titles else "gray", interpolation="nearest")
+        if titles:
+            ax.set_title(titles[i], fontsize=8)
+    if title:
+        fig.suptitle(title)
+    save_figure(fig, path)
