@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,22 +47,55 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     return field / 255.0
 
 
+def _to_gray(img: Image.Image) -> np.ndarray:
+    """A decoded image as grayscale (H, W) in [0, 255], any mode or bit depth.
+
+    16-bit and 32-bit images are scaled down (PIL's own conversion would clip them
+    to white); transparent images are laid on black or white, whichever contrasts
+    with their ink, since the ink may be drawn in the alpha channel alone.
+    """
+    if img.mode.startswith("I;16"):
+        return np.asarray(img, dtype=np.float64) / 257.0
+    if img.mode in ("I", "F"):
+        a = np.nan_to_num(np.asarray(img, dtype=np.float64), posinf=0.0, neginf=0.0)
+        a = np.clip(a, 0.0, None)
+        return a * (255.0 / a.max()) if a.max() > 0 else a
+    if img.has_transparency_data:
+        rgba = img.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float64)
+        gray = np.asarray(rgba.convert("L"), dtype=np.float64)
+        ink = (gray * alpha).sum() / max(alpha.sum(), 1.0)
+        background = Image.new("RGBA", rgba.size, "black" if ink > 127 else "white")
+        img = Image.alpha_composite(background, rgba)
+    return np.asarray(img.convert("L"))
+
+
 def load_digit(path: str | Path) -> np.ndarray:
     """Read any grayscale or colour image file as a (28, 28) MNIST-like digit."""
     path = Path(path)
     try:
-        with Image.open(path) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise ImageError(f"{path}: {img.width}x{img.height} is too large; "
-                                 "crop or shrink it to the digit")
-            img.load()
-            gray = np.asarray(img.convert("L"))
+        with warnings.catch_warnings():
+            # PIL warns of decompression bombs (MAX_PIXELS refuses them anyway) and of
+            # damaged metadata: lines on stderr that say nothing the user can act on.
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise ImageError(f"{path}: {img.width}x{img.height} is too large; "
+                                     "crop or shrink it to the digit")
+                img.load()
+                gray = _to_gray(img)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: a folder, not an image file") from None
     except (UnidentifiedImageError, Image.DecompressionBombError) as e:
         raise ImageError(f"{path} is not an image PIL can read ({e}); use PNG or JPEG") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageError(f"{path}: cannot decode the image ({e}); is it truncated?") from None
+    except ImageError:
+        raise
+    except Exception as e:  # PIL's decoders raise many kinds on hostile bytes
+        raise ImageError(f"{path}: cannot decode the image ({type(e).__name__}: {e})") from None
     if gray.ndim != 2 or min(gray.shape) < 1:
         raise ImageError(f"{path}: the image has no pixels")
     return to_mnist(gray)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import pickle
 import platform
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -42,28 +41,38 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray], header: dict) -> 
     """Write arrays and a JSON header to `path` atomically."""
     payload = dict(arrays)
     payload[HEADER] = np.array(json.dumps(header))
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **payload)
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **payload)
+    except OSError as e:
+        raise ModelFileError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def read_npz(path: str | Path, expected_format: str = FORMAT) -> tuple[dict, dict]:
     """Read (header, arrays) from one of our `.npz` files, with `allow_pickle=False`."""
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such file")
+        problem = "a folder, not a file" if path.is_dir() else "no such file"
+        raise ModelFileError(f"{path}: {problem}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
+    except Exception as e:  # NumPy and zipfile raise many kinds on hostile bytes
         raise ModelFileError(
             f"{path} is not a scratchdl file or is damaged ({type(e).__name__}: {e}); "
             "save models with `scratchdl train --save FILE.npz`"
         ) from None
     if HEADER not in arrays:
         raise ModelFileError(f"{path} has no {HEADER}: it was not written by scratchdl")
+    raw = sorted(name for name, a in arrays.items() if not isinstance(a, np.ndarray))
+    if raw:
+        raise ModelFileError(f"{path}: members {raw} are not NumPy arrays; the file is damaged")
+    text = str(arrays.pop(HEADER))
     try:
-        header = json.loads(str(arrays.pop(HEADER)))
-    except (json.JSONDecodeError, ValueError) as e:
+        if not text.isascii():  # we write ASCII; NumPy can even yield invalid code points
+            raise ValueError("it holds characters other than ASCII")
+        header = json.loads(text)
+    except (ValueError, RecursionError) as e:
         raise ModelFileError(f"{path}: its header is not valid JSON ({e})") from None
     if not isinstance(header, dict) or header.get("format") != expected_format:
         raise ModelFileError(f"{path} is not a {expected_format} file")
@@ -84,11 +93,26 @@ def save_model(model: Net, path: str | Path, **meta) -> None:
     write_npz(path, arrays, header)
 
 
+def _check_sizes(config, limit: int, path: str | Path) -> None:
+    """Refuse a config declaring a size larger than the file's arrays could hold.
+
+    Every layer size of a real model is at most its parameter count, so this stops a
+    small hostile file from making `build_model` allocate gigabytes.
+    """
+    values = config.values() if isinstance(config, dict) else config
+    for value in values:
+        if isinstance(value, (dict, list)):
+            _check_sizes(value, limit, path)
+        elif isinstance(value, (int, float)) and abs(value) > limit:
+            raise ModelFileError(f"{path}: its architecture declares a size {value}, more than "
+                                 f"the {limit} numbers the file holds")
+
+
 def model_from_header(header: dict, path: str | Path, **kwargs) -> Net:
     """Rebuild the (untrained) model a file's header describes."""
     try:
         return build_model(header["config"], dtype=header.get("dtype", "float64"), **kwargs)
-    except (KeyError, TypeError, ValueError) as e:
+    except Exception as e:  # the config is untrusted: any failure means a bad file
         raise ModelFileError(f"{path}: its architecture cannot be rebuilt ({e})") from None
 
 
@@ -119,6 +143,8 @@ def assign_arrays(model: Net, arrays: dict[str, np.ndarray], path: str | Path) -
 def load_model(path: str | Path, **kwargs) -> tuple[Net, dict]:
     """Load a model saved by `save_model`: returns (model, header)."""
     header, arrays = read_npz(path)
+    if isinstance(header.get("config"), (dict, list)):
+        _check_sizes(header["config"], sum(a.size for a in arrays.values()), path)
     model = model_from_header(header, path, **kwargs)
     assign_arrays(model, arrays, path)
     return model, header
@@ -177,5 +203,8 @@ def load_book_params(model: Net, path: str | Path) -> Net:
         want = model.params[name].shape
         if value.shape != want:
             raise ModelFileError(f"{path}: {name} has shape {value.shape}, the model needs {want}")
+        if value.dtype.kind != "f":
+            raise ModelFileError(f"{path}: {name} has dtype {value.dtype}, expected floating point")
+    for name, value in params.items():
         model.params[name] = value.astype(model.dtype)
     return model

@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from scratchdl.atomic import atomic_path
+from scratchdl.errors import ScratchdlError
 
 if TYPE_CHECKING:
     from scratchdl.train import History
@@ -44,8 +45,11 @@ def smooth_curve(x: Sequence[float]) -> np.ndarray:
 
 def save_figure(fig: Figure, path: str | os.PathLike) -> None:
     """Render `fig` to a PNG at `path`, atomically."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    except OSError as e:
+        raise ScratchdlError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def plot_history(history: History, path: str | os.PathLike, title: str = "") -> None:

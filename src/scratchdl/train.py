@@ -81,6 +81,7 @@ class Trainer:
         verbose: bool = True,
         progress: bool | None = None,
         checkpoint_dir: str | Path | None = None,
+        interrupt_dir: str | Path | None = None,
         augment: Callable | None = None,
         run_config: dict | None = None,
     ) -> None:
@@ -119,6 +120,7 @@ class Trainer:
         self.verbose = verbose
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.interrupt_dir = self.checkpoint_dir or (Path(interrupt_dir) if interrupt_dir else None)
         self.augment = augment
         self.run_config = run_config or {}
         self.current_iter = 0
@@ -172,19 +174,22 @@ class Trainer:
         start_iter, start_time = self.current_iter, time.perf_counter()
         previous = self._install_sigint()
         try:
-            for i in range(self.current_iter, self.max_iter):
-                loss = self.train_step()
-                if not math.isfinite(loss):
-                    raise DivergenceError(self._divergence_message(i, loss))
-                self.history.train_loss.append(loss)
-                self.current_iter = i + 1
-                bar.update(1)
-                if self.is_eval_iter(i):
-                    self._record_evaluation(i, bar, start_iter, start_time)
-                if self.checkpoint_dir and self.is_epoch_end(i):
-                    self.save_checkpoint(self.checkpoint_dir, start_time)
-                if self._stop_requested:
-                    self._interrupt(start_time)
+            # A diverging run overflows before the guard below sees the NaN: report it once.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                for i in range(self.current_iter, self.max_iter):
+                    loss = self.train_step()
+                    if not math.isfinite(loss):
+                        raise DivergenceError(
+                            self._divergence_message(i, f"the loss became {loss}"))
+                    self.history.train_loss.append(loss)
+                    self.current_iter = i + 1
+                    bar.update(1)
+                    if self.is_eval_iter(i):
+                        self._record_evaluation(i, bar, start_iter, start_time)
+                    if self.checkpoint_dir and self.is_epoch_end(i):
+                        self.save_checkpoint(self.checkpoint_dir, start_time)
+                    if self._stop_requested:
+                        self._interrupt(start_time)
         finally:
             bar.close()
             if previous is not None:
@@ -215,15 +220,21 @@ class Trainer:
             bar,
         )
 
-    def _divergence_message(self, i: int, loss: float) -> str:
+    def _divergence_message(self, i: int, what: str) -> str:
         lr = self.optimizer_param.get("lr")
         kept = (f"; the last good checkpoint is kept in {self.checkpoint_dir}"
                 if self.checkpoint_dir and (self.checkpoint_dir / CHECKPOINT).exists() else "")
-        return (f"training diverged: the loss became {loss} at iteration {i + 1}; "
+        return (f"training diverged: {what} at iteration {i + 1}; "
                 f"try a smaller learning rate (--lr {lr / 10:g}){kept}")
 
     def _install_sigint(self):
-        """Make Ctrl-C finish the current iteration, then checkpoint and stop."""
+        """Make Ctrl-C finish the current iteration, then checkpoint and stop.
+
+        Only when there is somewhere to save (`checkpoint_dir` or `interrupt_dir`);
+        otherwise Ctrl-C raises KeyboardInterrupt as usual.
+        """
+        if self.interrupt_dir is None:
+            return None
         try:
             return signal.signal(signal.SIGINT, self._request_stop)
         except ValueError:
@@ -235,7 +246,7 @@ class Trainer:
         self._stop_requested = True
 
     def _interrupt(self, start_time: float) -> None:
-        directory = self.checkpoint_dir or Path("scratchdl-checkpoint")
+        directory = self.interrupt_dir
         self.save_checkpoint(directory, start_time)
         raise Interrupted(
             f"interrupted at iteration {self.current_iter}/{self.max_iter}; checkpoint saved, "
@@ -249,6 +260,10 @@ class Trainer:
         opt = self.optimizer.state_dict()
         for slot, table in opt["state"].items():
             arrays.update({f"optim/{slot}/{k}": to_numpy(a) for k, a in table.items()})
+        bad = [name for name, a in arrays.items() if not np.isfinite(a).all()]
+        if bad:
+            raise DivergenceError(self._divergence_message(
+                self.current_iter - 1, f"{', '.join(bad)} became nan or inf"))
         header = {
             "format": CHECKPOINT_FORMAT,
             "config": self.network.config,

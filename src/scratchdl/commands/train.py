@@ -109,6 +109,8 @@ def resolve_recipe(args: argparse.Namespace) -> dict:
         value = getattr(args, key)
         if value is not None and key not in ("model",):
             recipe[key] = value
+    if args.epochs is not None and args.iters is not None:
+        raise UsageError("give --iters or --epochs, not both")
     if args.epochs is not None:
         recipe.pop("iters", None)
     elif args.iters is not None:
@@ -213,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         optimizer_param={"lr": recipe["lr"]}, gradient=recipe["gradient"],
         evaluate_sample_num_per_epoch=recipe.get("evaluate_sample_num"),
         eval_every=recipe.get("eval_every"), rng=rng, verbose=not args.quiet,
-        checkpoint_dir=checkpoint_dir, run_config=recipe,
+        checkpoint_dir=checkpoint_dir, interrupt_dir="scratchdl-checkpoint", run_config=recipe,
         augment=AUGMENTATIONS[recipe["augment"]] if recipe.get("augment") else None,
     )
     if args.resume:
