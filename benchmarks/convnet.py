@@ -11,9 +11,14 @@ One training iteration = forward + backward + Adam update (lr 0.001) on a batch 
 
 All run in this one invocation, interleaved round by round so that load from other
 processes hits them alike; each time is the median over rounds of the mean seconds
-per iteration. Peak memory is the growth of the resident set (ru_maxrss delta) over
-a few iterations, measured in a fresh child process per row so earlier rows do not
-hide it. Inputs are random pixels in [0, 1): speed does not depend on the digits.
+per iteration. Peak memory is the growth of the peak resident set (Linux VmHWM,
+reset before the first iteration) over three iterations, measured in a fresh child
+process per row so that earlier rows do not hide it. Inputs are random pixels in
+[0, 1): speed does not depend on the digits.
+
+NumPy's BLAS and PyTorch use all CPUs by default; OPENBLAS_NUM_THREADS=1 in the
+environment pins both to one thread. The load average is printed before and
+after: other processes on the machine slow every row, threaded ones the most.
 
     python benchmarks/convnet.py [--rounds 5] [--iters 3] [--no-memory]
 """
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import resource
+import os
 import statistics
 import time
 
@@ -312,15 +317,31 @@ CONTENDERS = {  # name: (make_step, dtype)
 MODELS = ["SimpleConvNet", "DeepConvNet"]
 
 
+def rss_kib(field: str) -> int:
+    """VmRSS (now) or VmHWM (peak) of this process, in KiB, from /proc/self/status."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/self/status")
+
+
 def peak_memory_mb(name: str, model: str, iters: int) -> float:
-    """ru_maxrss growth (MiB) over `iters` iterations after one warm-up, in this process."""
+    """Peak RSS growth (MiB) over the first `iters` iterations, in this process.
+
+    Measured from after the model, optimizer and batch are built, so it counts the
+    working memory of training (activations, columns, gradients, optimizer state).
+    The peak (VmHWM) is reset first through /proc/self/clear_refs; ru_maxrss would
+    not do, as a spawned child inherits its parent's.
+    """
     make, dtype = CONTENDERS[name]
     step = make(model, dtype)
-    step()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = rss_kib("VmRSS")
     for _ in range(iters):
         step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    return (rss_kib("VmHWM") - before) / 1024
 
 
 def peak_memory_in_child(name: str, model: str, iters: int) -> float:
@@ -337,15 +358,21 @@ def main() -> None:
     args = parser.parse_args()
 
     names = list(CONTENDERS)
+    blas_threads = os.environ.get("OPENBLAS_NUM_THREADS")
     try:
         import torch
 
+        if blas_threads:
+            torch.set_num_threads(int(blas_threads))
         print(f"torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}")
     except ImportError:
         names.remove("pytorch float32")
         print("torch not importable: no PyTorch row")
-    print(f"numpy {np.__version__}, batch {BATCH}, Adam lr {LR}; median of {args.rounds} "
-          f"rounds x {args.iters} iterations; memory: ru_maxrss growth in a child process")
+    threads = blas_threads or f"default ({os.cpu_count()} CPUs)"
+    print(f"numpy {np.__version__}, BLAS threads: {threads}; batch {BATCH}, Adam lr {LR}; "
+          f"median of {args.rounds} rounds x {args.iters} iterations; "
+          "memory: peak RSS growth (VmHWM) in a child process")
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
     seconds = {}
     for model in MODELS:
@@ -368,18 +395,19 @@ def main() -> None:
     if not args.no_memory:
         for model in MODELS:
             for name in names:
-                memory[name, model] = peak_memory_in_child(name, model, 2)
+                memory[name, model] = peak_memory_in_child(name, model, 3)
 
-    head = f"{'implementation':<20}" + "".join(f"{m + ' s/iter':>22}" for m in MODELS)
+    head = f"{'implementation':<20}" + "".join(f"{m + ' s/iter':>24}" for m in MODELS)
     if memory:
-        head += "".join(f"{m + ' peak MiB':>22}" for m in MODELS)
+        head += "".join(f"{m + ' peak MiB':>24}" for m in MODELS)
     print(head)
     for name in names:
-        row = f"{name:<20}" + "".join(f"{seconds[name, m]:>22.4f}" for m in MODELS)
+        row = f"{name:<20}" + "".join(f"{seconds[name, m]:>24.4f}" for m in MODELS)
         if memory:
-            row += "".join(f"{memory[name, m]:>22.1f}" for m in MODELS)
+            row += "".join(f"{memory[name, m]:>24.1f}" for m in MODELS)
         print(row)
 
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     ours = "scratchdl float32"
     print("ratios (> 1: scratchdl float32 is faster):")
     for other in [n for n in names if n != ours]:

@@ -125,4 +125,4 @@ def test_simple_conv_net_learns_real_digits(mnist_nchw):
     for _ in range(150):
         batch = rng.choice(len(x_sub), 100, replace=False)
         optimizer.update(model.params, model.gradient(x_sub[batch], t_sub[batch]))
-    assert model.accuracy(x_test[:2000], t_test[:2000]) > 0.85
+    assert model.accuracy(x_test[:2000], t_test[:2000]) > 0.8  # 0.88 here; chance is 0.1

@@ -10,10 +10,10 @@ a view, not a copy. It works through the batch a few images at a time, so each
 chunk of columns is written, multiplied and dropped while it is still in the CPU
 cache; backward rebuilds the columns chunk by chunk rather than keeping them,
 which costs less than reading them back from memory and keeps the layer's memory
-to its input and output. For stride 1, dx is computed as the book's col2im of
-`W.T @ dout` would give it, but as a convolution: dout, padded by FH - 1 - pad,
-convolved with the filters rotated 180 degrees and with C and FN swapped. That
-is one more im2col and GEMM instead of FH*FW strided additions.
+to its input and output. With stride 1 and FN <= C (where it is the cheaper
+way), dx is not col2im of `W.T @ dout` but the same sum as a convolution: dout,
+padded by FH - 1 - pad, convolved with the filters rotated 180 degrees and with
+C and FN swapped; one more im2col and GEMM instead of FH*FW strided additions.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from scratchdl.backend import on_gpu, xp
 from scratchdl.layers.base import Layer
 from scratchdl.layers.im2col import col2im, col2im_t, conv_output_size, im2col, im2col_t
 
-CHUNK_BYTES = 2**21
-"""Bytes of columns per chunk on the CPU: about half a core's L2 cache."""
+CHUNK_BYTES = 2**22
+"""Bytes of columns per chunk on the CPU: small enough to stay in cache, big enough
+to keep the GEMMs efficient and few."""
 
 
 def batch_chunks(N: int, bytes_per_image: int) -> list[slice]:

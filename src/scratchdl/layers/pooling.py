@@ -2,14 +2,17 @@
 
 The book's path expands x with im2col and takes the max of each row; backward
 puts each gradient at the row's argmax (the first maximum on ties) and folds the
-rows back with col2im. The fast path (the default) gives the same numbers without
-columns. It walks the pool_h*pool_w positions of the window as strided views of
-x, keeping a running maximum and, per position, where that position beat it
-(strictly, so the first maximum stays). The last position that beat the running
-maximum is the argmax, so backward walks the positions in reverse and hands the
-gradient still unclaimed to each one that won: a few elementwise passes over the
-output. When the windows tile x, each pass writes its strided view of dx
-directly; when they overlap, the claims are added in the book's order.
+rows back with col2im.
+
+The fast path (the default) gives the same numbers without columns. It walks the
+positions of the window as strided views of x, keeping a running maximum and,
+per position, where that position beat it (strictly, so the first maximum
+stays). The last position that beat the running maximum is the argmax, so
+backward walks the positions in reverse and hands the gradient not yet claimed to
+each position that won. When the windows tile x (stride == pool size, no pad,
+the size divides, as in the book's 2x2 pools), the max is taken along W first,
+then along H, on reshaped views with long inner loops; the first maximum of the
+first row that holds the maximum is the book's argmax, so ties go the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +20,30 @@ from __future__ import annotations
 from scratchdl.backend import xp
 from scratchdl.layers.base import Layer
 from scratchdl.layers.im2col import col2im, conv_output_size, im2col, zero_pad
+
+
+def running_max(views: list):
+    """Elementwise max of same-shaped arrays, and for each after the first, where it won.
+
+    Returns (max, beats): beats[k - 1] is True where views[k] beat views[:k] strictly.
+    """
+    out = views[0].copy()
+    beats = []
+    for view in views[1:]:
+        beats.append(xp.greater(view, out))
+        xp.maximum(out, view, out=out)
+    return out, beats
+
+
+def route_to_max(grad, beats: list, outs: list) -> None:
+    """Backward of `running_max`: write grad where each view was the (first) max, else 0.
+
+    grad is consumed (used as scratch); outs[k] receives the share of views[k].
+    """
+    for out, beat in zip(reversed(outs[1:]), reversed(beats), strict=True):
+        xp.multiply(grad, beat, out=out)
+        grad -= out
+    outs[0][...] = grad
 
 
 class Pooling(Layer):
@@ -42,7 +69,11 @@ class Pooling(Layer):
         self.x_shape = x.shape
         self.used_fast = self.fast
         if self.fast:
-            return self._forward_fast(x, out_h, out_w)
+            self.tiles = (self.stride == self.pool_h == self.pool_w and self.pad == 0
+                          and H % self.stride == 0 and W % self.stride == 0)
+            if self.tiles:
+                return self._forward_tiles(x, out_h, out_w)
+            return self._forward_windows(x, out_h, out_w)
         col = im2col(x, self.pool_h, self.pool_w, self.stride, self.pad)
         col = col.reshape(-1, self.pool_h * self.pool_w)
         self.arg_max = col.argmax(axis=1)
@@ -51,13 +82,34 @@ class Pooling(Layer):
 
     def backward(self, dout):
         if self.used_fast:
-            return self._backward_fast(dout)
+            if self.tiles:
+                return self._backward_tiles(dout)
+            return self._backward_windows(dout)
         pool_size = self.pool_h * self.pool_w
         dout = dout.transpose(0, 2, 3, 1)
         dmax = xp.zeros((dout.size, pool_size), dtype=dout.dtype)
         dmax[xp.arange(self.arg_max.size), self.arg_max.flatten()] = dout.flatten()
         dcol = dmax.reshape(-1, dout.shape[3] * pool_size)
         return col2im(dcol, self.x_shape, self.pool_h, self.pool_w, self.stride, self.pad)
+
+    def _forward_tiles(self, x, out_h: int, out_w: int):
+        N, C, H, W = x.shape
+        img = xp.ascontiguousarray(x.transpose(1, 0, 2, 3))
+        along_w = img.reshape(-1, self.pool_w)
+        row_max, self.beats_w = running_max([along_w[:, j] for j in range(self.pool_w)])
+        along_h = row_max.reshape(-1, self.pool_h, out_w)
+        out, self.beats_h = running_max([along_h[:, i] for i in range(self.pool_h)])
+        return out.reshape(C, N, out_h, out_w).transpose(1, 0, 2, 3)
+
+    def _backward_tiles(self, dout):
+        N, C, H, W = self.x_shape
+        out_w = dout.shape[3]
+        grad = xp.array(dout.transpose(1, 0, 2, 3), order="C").reshape(-1, out_w)
+        drow = xp.empty((grad.shape[0], self.pool_h, out_w), dtype=dout.dtype)
+        route_to_max(grad, self.beats_h, [drow[:, i] for i in range(self.pool_h)])
+        dimg = xp.empty((drow.size, self.pool_w), dtype=dout.dtype)
+        route_to_max(drow.reshape(-1), self.beats_w, [dimg[:, j] for j in range(self.pool_w)])
+        return dimg.reshape(C, N, H, W).transpose(1, 0, 2, 3)
 
     def _windows(self, out_h: int, out_w: int) -> list[tuple]:
         """Index of each window position's strided view of an image (C, N, H, W).
@@ -69,33 +121,21 @@ class Pooling(Layer):
         return [(slice(None), slice(None), slice(y, y + s * out_h, s), slice(x, x + s * out_w, s))
                 for y in range(self.pool_h) for x in range(self.pool_w)]
 
-    def _forward_fast(self, x, out_h: int, out_w: int):
+    def _forward_windows(self, x, out_h: int, out_w: int):
         img = zero_pad(x.transpose(1, 0, 2, 3), self.pad)
-        first, *rest = self._windows(out_h, out_w)
-        out = img[first].copy()
-        self.beat = []
-        for window in rest:
-            self.beat.append(xp.greater(img[window], out))
-            xp.maximum(out, img[window], out=out)
+        out, self.beats = running_max([img[w] for w in self._windows(out_h, out_w)])
         self.padded_shape = img.shape
         return out.transpose(1, 0, 2, 3)
 
-    def _backward_fast(self, dout):
+    def _backward_windows(self, dout):
+        """Claims are added into dx in the book's order, so overlaps sum the same way."""
         N, C, H, W = self.x_shape
-        s, p = self.stride, self.pad
-        tiles = s == self.pool_h == self.pool_w and p == 0 and H % s == 0 and W % s == 0
-        dimg = (xp.empty if tiles else xp.zeros)(self.padded_shape, dtype=dout.dtype)
+        p = self.pad
+        grad = xp.array(dout.transpose(1, 0, 2, 3), order="C")
         windows = self._windows(dout.shape[2], dout.shape[3])
-        unclaimed = dout.transpose(1, 0, 2, 3).copy()
-        claims = []
-        for window, beat in zip(reversed(windows[1:]), reversed(self.beat), strict=True):
-            claim = xp.multiply(unclaimed, beat, out=dimg[window] if tiles else None)
-            unclaimed -= claim
-            claims.append(claim)
-        claims.append(unclaimed)
-        if tiles:
-            dimg[windows[0]] = unclaimed
-        else:
-            for window, claim in zip(windows, reversed(claims), strict=True):
-                dimg[window] += claim
+        claims = [xp.empty_like(grad) for _ in windows]
+        route_to_max(grad, self.beats, claims)
+        dimg = xp.zeros(self.padded_shape, dtype=dout.dtype)
+        for window, claim in zip(windows, claims, strict=True):
+            dimg[window] += claim
         return dimg[:, :, p : H + p, p : W + p].transpose(1, 0, 2, 3)

@@ -36,7 +36,8 @@ class SimpleConvNet(Net):
         pad, stride = int(conv_param["pad"]), int(conv_param["stride"])
         conv_h = conv_output_size(H, filter_size, stride, pad)
         conv_w = conv_output_size(W, filter_size, stride, pad)
-        pool_output_size = filter_num * (conv_h // 2) * (conv_w // 2)
+        pool_h, pool_w = conv_output_size(conv_h, 2, 2), conv_output_size(conv_w, 2, 2)
+        pool_output_size = filter_num * pool_h * pool_w
         rng = init_rng(rng)
 
         def weight(*shape):
