@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from scratchdl.backend import xp
 from scratchdl.functions import sigmoid
 from scratchdl.layers.base import Layer
 
 
 class Relu(Layer):
-    """y = max(0, x); backward passes dout where x > 0 and 0 elsewhere."""
+    """y = max(0, x); backward passes dout where x > 0 (`mask`) and 0 elsewhere."""
 
     def forward(self, x, train: bool = True):
-        self.mask = x <= 0
-        return x * ~self.mask
+        self.mask = x > 0
+        return xp.maximum(x, 0)
 
     def backward(self, dout):
-        return dout * ~self.mask
+        return dout * self.mask
 
 
 class Sigmoid(Layer):

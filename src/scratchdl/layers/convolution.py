@@ -14,15 +14,28 @@ to its input and output. With stride 1 and FN <= C (where it is the cheaper
 way), dx is not col2im of `W.T @ dout` but the same sum as a convolution: dout,
 padded by FH - 1 - pad, convolved with the filters rotated 180 degrees and with
 C and FN swapped; one more im2col and GEMM instead of FH*FW strided additions.
+
+With stride 1 (every convolution of the book) the columns run over whole padded
+rows (`im2col_rows`): each filter position is then one long contiguous copy per
+image, at the price of Wp - out_w extra output columns per row, which forward
+drops and backward meets with zero gradients.
 """
 
 from __future__ import annotations
 
 from scratchdl.backend import on_gpu, xp
 from scratchdl.layers.base import Layer
-from scratchdl.layers.im2col import col2im, col2im_t, conv_output_size, im2col, im2col_t
+from scratchdl.layers.im2col import (
+    col2im,
+    col2im_rows,
+    col2im_t,
+    conv_output_size,
+    im2col,
+    im2col_rows,
+    im2col_t,
+)
 
-CHUNK_BYTES = 2**22
+CHUNK_BYTES = 2**20
 """Bytes of columns per chunk on the CPU: small enough to stay in cache, big enough
 to keep the GEMMs efficient and few."""
 
@@ -56,7 +69,7 @@ class Convolution(Layer):
         self.x_shape = x.shape
         self.used_fast = self.fast
         if self.fast:
-            return self._forward_fast(x)
+            return self._forward_rows(x) if self.stride == 1 else self._forward_fast(x)
         N, _, H, W = x.shape
         out_h = conv_output_size(H, FH, self.stride, self.pad)
         out_w = conv_output_size(W, FW, self.stride, self.pad)
@@ -67,7 +80,7 @@ class Convolution(Layer):
 
     def backward(self, dout):
         if self.used_fast:
-            return self._backward_fast(dout)
+            return self._backward_rows(dout) if self.stride == 1 else self._backward_fast(dout)
         FN, C, FH, FW = self.params["W"].shape
         dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
         self.grads["b"] = dout.sum(axis=0)
@@ -97,29 +110,67 @@ class Convolution(Layer):
     def _backward_fast(self, dout):
         W = self.params["W"]
         FN, C, FH, FW = W.shape
-        N, _, H, W_in = self.x_shape
         out_h, out_w = dout.shape[2], dout.shape[3]
-        L, HW = out_h * out_w, H * W_in
-        dout_t = dout.transpose(1, 0, 2, 3).reshape(FN, N * L)
+        L = out_h * out_w
+        dout_t = dout.transpose(1, 0, 2, 3).reshape(FN, -1)
         self.grads["b"] = dout_t.sum(axis=1)
         dW_t = xp.zeros((C * FH * FW, FN), dtype=W.dtype)
+        N, _, H, W_in = self.x_shape
         dx = xp.empty((C, N, H, W_in), dtype=W.dtype) if self.input_grad else None
-        as_conv = self.stride == 1 and FH == FW and self.pad < FH and FN <= C
-        if as_conv:
-            W_flip = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, -1)
         for n in batch_chunks(N, W.size // FN * L * W.itemsize):
             col_t = im2col_t(self.x[n], FH, FW, self.stride, self.pad, dtype=W.dtype)
             dout_n = dout_t[:, n.start * L : n.stop * L]
             dW_t += col_t @ dout_n.T
-            if dx is None:
-                continue
-            if as_conv:
-                dout_img = dout_n.reshape(FN, -1, out_h, out_w).transpose(1, 0, 2, 3)
-                dx_n = dx.reshape(C, N * HW)[:, n.start * HW : n.stop * HW]
-                xp.matmul(W_flip, im2col_t(dout_img, FH, FW, 1, FH - 1 - self.pad), out=dx_n)
-            else:
+            if dx is not None:
                 dx_img = col2im_t(W.reshape(FN, -1).T @ dout_n, self.x[n].shape, FH, FW,
                                   self.stride, self.pad)
                 dx[:, n] = dx_img.transpose(1, 0, 2, 3)
+        self.grads["W"] = dW_t.T.reshape(FN, C, FH, FW)
+        return None if dx is None else dx.transpose(1, 0, 2, 3)
+
+    def _forward_rows(self, x):
+        """Stride 1: columns over whole padded rows (`im2col_rows`), wrapped outputs dropped."""
+        W = self.params["W"]
+        FN, C, FH, FW = W.shape
+        N, _, H, W_in = x.shape
+        out_h = conv_output_size(H, FH, 1, self.pad)
+        out_w = conv_output_size(W_in, FW, 1, self.pad)
+        Wp = W_in + 2 * self.pad
+        W_2d, b = W.reshape(FN, -1), self.params["b"][:, None, None, None]
+        img = x.transpose(1, 0, 2, 3)
+        out = xp.empty((FN, N, out_h, out_w), dtype=W.dtype)
+        for n in batch_chunks(N, C * FH * FW * out_h * Wp * W.itemsize):
+            wide = W_2d @ im2col_rows(img[:, n], FH, FW, self.pad, dtype=W.dtype)
+            xp.add(wide.reshape(FN, -1, out_h, Wp)[..., :out_w], b, out=out[:, n])
+        self.x = x
+        return out.transpose(1, 0, 2, 3)
+
+    def _backward_rows(self, dout):
+        """Stride 1: dout is widened to whole padded rows, zeros where outputs wrapped."""
+        W = self.params["W"]
+        FN, C, FH, FW = W.shape
+        N, _, H, W_in = self.x_shape
+        out_h, out_w = dout.shape[2], dout.shape[3]
+        Wp, pad_t = W_in + 2 * self.pad, FH - 1 - self.pad
+        dout_c, img = dout.transpose(1, 0, 2, 3), self.x.transpose(1, 0, 2, 3)
+        self.grads["b"] = dout_c.sum(axis=(1, 2, 3))
+        dW_t = xp.zeros((C * FH * FW, FN), dtype=W.dtype)
+        dx = xp.empty((C, N, H, W_in), dtype=W.dtype) if self.input_grad else None
+        as_conv = FH == FW and pad_t >= 0 and FN <= C
+        if as_conv:
+            W_flip = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, -1)
+        for n in batch_chunks(N, C * FH * FW * out_h * Wp * W.itemsize):
+            dout_wide = xp.zeros((FN, n.stop - n.start, out_h, Wp), dtype=W.dtype)
+            dout_wide[..., :out_w] = dout_c[:, n]
+            dout_wide = dout_wide.reshape(FN, -1)
+            dW_t += im2col_rows(img[:, n], FH, FW, self.pad, dtype=W.dtype) @ dout_wide.T
+            if dx is None:
+                continue
+            if as_conv:
+                wide = W_flip @ im2col_rows(dout_c[:, n], FH, FW, pad_t, dtype=W.dtype)
+                dx[:, n] = wide.reshape(C, -1, H, out_w + 2 * pad_t)[..., :W_in]
+            else:
+                dcol = W.reshape(FN, -1).T @ dout_wide
+                dx[:, n] = col2im_rows(dcol, (C, n.stop - n.start, H, W_in), FH, FW, self.pad)
         self.grads["W"] = dW_t.T.reshape(FN, C, FH, FW)
         return None if dx is None else dx.transpose(1, 0, 2, 3)

@@ -110,3 +110,42 @@ def col2im_t(col_t, input_shape, filter_h: int, filter_w: int, stride: int = 1, 
             x_max = x + stride * out_w
             img[:, :, y:y_max:stride, x:x_max:stride] += col[:, y, x]
     return img[:, :, pad : H + pad, pad : W + pad].transpose(1, 0, 2, 3)
+
+
+def im2col_rows(img, filter_h: int, filter_w: int, pad: int = 0, dtype=None):
+    """Stride-1 columns over whole padded rows: img (C, N, H, W) -> (C*FH*FW, N*out_h*Wp).
+
+    Wp = W + 2*pad. Column (n, i, j) holds the patch under output (i, j) for
+    j < out_w; the Wp - out_w columns past each row's end hold patches that wrap
+    onto the next row, to be dropped (forward) or met by zero gradients (backward).
+    In exchange each filter position is one contiguous slice per image: long copies.
+    """
+    C, N, H, W = img.shape
+    out_h = conv_output_size(H, filter_h, 1, pad)
+    Hp, Wp = H + 2 * pad, W + 2 * pad
+    padded = xp.zeros((C, N, Hp + 1, Wp), dtype=img.dtype)  # + 1: room for the last wrap
+    padded[:, :, pad : H + pad, pad : W + pad] = img
+    flat = padded.reshape(C, N, -1)
+    R = out_h * Wp
+    col = xp.empty((C, filter_h, filter_w, N, R), dtype=dtype or img.dtype)
+    for y in range(filter_h):
+        for x in range(filter_w):
+            col[:, y, x] = flat[:, :, y * Wp + x : y * Wp + x + R]
+    return col.reshape(C * filter_h * filter_w, N * R)
+
+
+def col2im_rows(col, img_shape, filter_h: int, filter_w: int, pad: int = 0):
+    """The adjoint of `im2col_rows`: (C*FH*FW, N*out_h*Wp) -> img (C, N, H, W).
+
+    The wrapped columns (j >= out_w) must be zero; the result is a view.
+    """
+    C, N, H, W = img_shape
+    out_h = conv_output_size(H, filter_h, 1, pad)
+    Hp, Wp = H + 2 * pad, W + 2 * pad
+    R = out_h * Wp
+    col = col.reshape(C, filter_h, filter_w, N, R)
+    flat = xp.zeros((C, N, (Hp + 1) * Wp), dtype=col.dtype)
+    for y in range(filter_h):
+        for x in range(filter_w):
+            flat[:, :, y * Wp + x : y * Wp + x + R] += col[:, y, x]
+    return flat.reshape(C, N, Hp + 1, Wp)[:, :, pad : H + pad, pad : W + pad]
