@@ -250,3 +250,26 @@ def test_resume_refuses_a_damaged_checkpoint(damage, mnist, tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
     assert str(path) in err
     assert not (tmp_path / "model.npz").exists()
+
+
+def test_resume_can_extend_a_finished_run(tmp_path):
+    """`--resume DIR --iters N` trains a finished run further, bit-identical to one long run."""
+    from scratchdl.cli import main
+
+    ckpt, extended, straight = tmp_path / "ckpt", tmp_path / "extended.npz", tmp_path / "b.npz"
+    common = ["--batch-size", "1000", "--evaluate-sample-num", "100", "--quiet"]
+    assert main(["train", "--iters", "60", "--checkpoint-dir", str(ckpt), *common]) == 0
+    assert main(["train", "--resume", str(ckpt), "--iters", "120", "--save", str(extended),
+                 "--quiet"]) == 0
+    assert main(["train", "--iters", "120", "--save", str(straight), *common]) == 0
+    assert_bit_identical(arrays_of(extended), arrays_of(straight))
+
+
+def test_resume_refuses_to_change_the_recipe(tmp_path, capsys):
+    from scratchdl.cli import main
+
+    ckpt = tmp_path / "ckpt"
+    assert main(["train", "--iters", "5", "--batch-size", "1000", "--checkpoint-dir", str(ckpt),
+                 "--evaluate-sample-num", "100", "--quiet"]) == 0
+    assert main(["train", "--resume", str(ckpt), "--lr", "0.5"]) == 2
+    assert "--lr cannot change them" in capsys.readouterr().err

@@ -94,7 +94,8 @@ def add_parser(sub) -> None:
     g.add_argument("--checkpoint-dir", metavar="DIR", default=None,
                    help="write a checkpoint after every epoch into DIR")
     g.add_argument("--resume", metavar="DIR", default=None,
-                   help="continue the run checkpointed in DIR (its settings are reused)")
+                   help="continue the run checkpointed in DIR (its settings are reused; "
+                   "--epochs or --iters extend it)")
     g.add_argument("--plot", metavar="FILE.png", default=None,
                    help="write loss and accuracy curves to a PNG")
     g.add_argument("--quiet", action="store_true", help="print only the final line")
@@ -197,10 +198,32 @@ def load_resume(directory: str) -> dict:
     return recipe
 
 
+FLAG_DEFAULTS = {"gradient": "backprop", "seed": 0, "weight_decay": 0.0, "batchnorm": False}
+"""Recipe flags whose default is not None (to tell which flags were given)."""
+
+
+def resume_recipe(args: argparse.Namespace) -> dict:
+    """The checkpoint's recipe; --epochs or --iters may extend it, nothing else may change."""
+    given = [k for k in RECIPE_KEYS if k not in ("iters", "epochs")
+             and getattr(args, k) != FLAG_DEFAULTS.get(k)]
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise UsageError(f"--resume reuses the checkpoint's settings; {flags} cannot change "
+                         "them (only --epochs or --iters, to train longer)")
+    recipe = load_resume(args.resume)
+    if args.epochs is not None:
+        recipe.pop("iters", None)
+        recipe["epochs"] = args.epochs
+    elif args.iters is not None:
+        recipe.pop("epochs", None)
+        recipe["iters"] = args.iters
+    return recipe
+
+
 def run(args: argparse.Namespace) -> int:
     from scratchdl.data import load_mnist
 
-    recipe = load_resume(args.resume) if args.resume else resolve_recipe(args)
+    recipe = resume_recipe(args) if args.resume else resolve_recipe(args)
     checkpoint_dir = args.checkpoint_dir or args.resume
     (x_train, t_train), (x_test, t_test) = load_mnist(
         normalize=True, flatten=flat_input(recipe), dataset=recipe["dataset"],
