@@ -91,3 +91,11 @@ def test_cli_quiet_prints_only_the_final_line(capsys):
                  "--batchnorm", "--dropout", "0.2", "--weight-decay", "1e-4"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("final: ")
+
+
+def test_progress_bar_mode_prints_epoch_lines(mnist, capsys):
+    """With a progress bar (a terminal), epoch lines go through the bar and still appear."""
+    trainer = seed_trainer(mnist, iters=3, progress=True)
+    trainer.verbose = True
+    trainer.train()
+    assert "epoch   0 | train acc, test acc | " in capsys.readouterr().out

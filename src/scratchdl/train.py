@@ -165,7 +165,10 @@ class Trainer:
 
     def log(self, message: str, bar) -> None:
         if self.verbose:
-            (bar.write if bar is not None and not bar.disable else print)(message, flush=True)
+            if bar is not None and not bar.disable:
+                bar.write(message)
+            else:
+                print(message, flush=True)
 
     def train(self) -> tuple[float, float]:
         """Run the remaining iterations; returns the final (train_acc, test_acc) on full sets."""
