@@ -137,7 +137,7 @@ def scratchdl_loop(data, iters: int, activation: str, seed: int) -> tuple[float,
                           rng=rng, dtype=np.float32)
     trainer = Trainer(network, x_train, t_train, x_test, t_test, iters=iters,
                       mini_batch_size=100, optimizer="sgd", optimizer_param={"lr": 0.1},
-                      rng=rng, verbose=False, progress=False)
+                      rng=rng, verbose=False, progress=False, step_threads=1)
     return trainer.train()
 
 

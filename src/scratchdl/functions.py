@@ -47,9 +47,10 @@ def softmax(x):
 
     x: (N, C) or (C,). Returns the same shape, each row summing to 1.
     """
-    x = x - x.max(axis=-1, keepdims=True)
-    e = xp.exp(x)
-    return e / e.sum(axis=-1, keepdims=True)
+    e = x - x.max(axis=-1, keepdims=True)
+    xp.exp(e, out=e)
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
 
 
 def mean_squared_error(y, t):

@@ -26,6 +26,7 @@ from scratchdl.errors import DivergenceError, ModelFileError, ScratchdlError, Us
 from scratchdl.io import assign_arrays, model_arrays, read_npz, write_npz
 from scratchdl.models import Net
 from scratchdl.optim import get_optimizer
+from scratchdl.threads import blas_threads, default_blas_threads
 
 CHECKPOINT = "checkpoint.npz"
 CHECKPOINT_FORMAT = "scratchdl-checkpoint"
@@ -61,7 +62,9 @@ class Trainer:
 
     x_*: (N, ...) inputs; t_*: labels (N,) or one-hot (N, C). Give `epochs` or
     `iters` (the seed recipe: 10,000 iterations). `rng` is the run's one Generator:
-    it draws every mini-batch, so a seed fixes the whole run.
+    it draws every mini-batch, so a seed fixes the whole run. `step_threads` limits
+    BLAS threads during training steps (1 suits small fully connected networks);
+    evaluation always uses every thread.
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class Trainer:
         checkpoint_dir: str | Path | None = None,
         interrupt_dir: str | Path | None = None,
         augment: Callable | None = None,
+        step_threads: int | None = None,
         run_config: dict | None = None,
     ) -> None:
         train_size = x_train.shape[0]
@@ -122,6 +126,8 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.interrupt_dir = self.checkpoint_dir or (Path(interrupt_dir) if interrupt_dir else None)
         self.augment = augment
+        self.step_threads = step_threads
+        self.eval_threads = default_blas_threads() if step_threads else None
         self.run_config = run_config or {}
         self.current_iter = 0
         self.history = History()
@@ -161,7 +167,8 @@ class Trainer:
         x_tr, t_tr, x_te, t_te = self.x_train, self.t_train, self.x_test, self.t_test
         if n is not None:
             x_tr, t_tr, x_te, t_te = x_tr[:n], t_tr[:n], x_te[:n], t_te[:n]
-        return self.network.accuracy(x_tr, t_tr), self.network.accuracy(x_te, t_te)
+        with blas_threads(self.eval_threads):
+            return self.network.accuracy(x_tr, t_tr), self.network.accuracy(x_te, t_te)
 
     def log(self, message: str, bar) -> None:
         if self.verbose:
@@ -178,7 +185,8 @@ class Trainer:
         previous = self._install_sigint()
         try:
             # A diverging run overflows before the guard below sees the NaN: report it once.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            with (np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+                  blas_threads(self.step_threads)):
                 for i in range(self.current_iter, self.max_iter):
                     loss = self.train_step()
                     if not math.isfinite(loss):

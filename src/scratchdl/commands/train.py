@@ -240,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
         eval_every=recipe.get("eval_every"), rng=rng, verbose=not args.quiet,
         checkpoint_dir=checkpoint_dir, interrupt_dir="scratchdl-checkpoint", run_config=recipe,
         augment=AUGMENTATIONS[recipe["augment"]] if recipe.get("augment") else None,
+        step_threads=1 if flat_input(recipe) else None,
     )
     if args.resume:
         trainer.load_checkpoint(args.resume)

@@ -19,10 +19,14 @@ class Affine(Layer):
     def forward(self, x, train: bool = True):
         self.original_x_shape = x.shape
         self.x = x.reshape(x.shape[0], -1)
-        return self.x @ self.params["W"] + self.params["b"]
+        out = self.x @ self.params["W"]
+        out += self.params["b"]
+        return out
 
     def backward(self, dout):
         self.grads["W"] = self.x.T @ dout
         self.grads["b"] = dout.sum(axis=0)
+        if not self.input_grad:
+            return None
         dx = dout @ self.params["W"].T
         return dx.reshape(self.original_x_shape)

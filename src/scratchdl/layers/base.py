@@ -8,12 +8,15 @@ class Layer:
 
     `params` holds its learnable arrays by short name (`W`, `b`, `gamma`, ...) and
     `grads` their gradients after `backward`, under the same names. Layers never
-    modify their input or `dout` in place.
+    modify their input or `dout` in place. `input_grad = False` lets `backward`
+    skip dx (returning None): a network sets it on its first layer, whose dx
+    nobody uses.
     """
 
     def __init__(self) -> None:
         self.params: dict = {}
         self.grads: dict = {}
+        self.input_grad = True
 
     def forward(self, x, train: bool = True):
         raise NotImplementedError

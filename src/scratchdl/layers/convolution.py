@@ -60,7 +60,6 @@ class Convolution(Layer):
         self.stride = stride
         self.pad = pad
         self.fast = fast
-        self.input_grad = True
 
     def forward(self, x, train: bool = True):
         FN, C, FH, FW = self.params["W"].shape

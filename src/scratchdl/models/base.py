@@ -84,7 +84,11 @@ class Net:
         self.config: dict = {}
 
     def add(self, layer: Layer, **names: str) -> Layer:
-        """Append a layer; `names` maps its parameter keys to book names, e.g. W="W1"."""
+        """Append a layer; `names` maps its parameter keys to book names, e.g. W="W1".
+
+        The first layer's dx is never used, so its backward skips computing it.
+        """
+        layer.input_grad = bool(self.layers)
         self.layers.append(layer)
         for key, name in names.items():
             self.params.bind(name, layer, key)

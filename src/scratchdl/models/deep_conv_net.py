@@ -63,7 +63,6 @@ class DeepConvNet(Net):
             FN, size = int(param["filter_num"]), int(param["filter_size"])
             stride, pad = int(param["stride"]), int(param["pad"])
             conv = Convolution(he(FN, C, size, size), zeros(FN), stride, pad)
-            conv.input_grad = idx > 1
             self.add(conv, W=f"W{idx}", b=f"b{idx}")
             self.add(Relu())
             C = FN

@@ -48,7 +48,6 @@ class SimpleConvNet(Net):
 
         conv = Convolution(weight(filter_num, C, filter_size, filter_size), zeros(filter_num),
                            stride, pad)
-        conv.input_grad = False
         self.add(conv, W="W1", b="b1")
         self.add(Relu())
         self.add(Pooling(pool_h=2, pool_w=2, stride=2))
