@@ -99,3 +99,13 @@ def test_progress_bar_mode_prints_epoch_lines(mnist, capsys):
     trainer.verbose = True
     trainer.train()
     assert "epoch   0 | train acc, test acc | " in capsys.readouterr().out
+
+
+def test_step_learning_rate_schedule(mnist):
+    trainer = seed_trainer(mnist, iters=1500, lr_step=1, lr_gamma=0.5)
+    assert [trainer.scheduled_lr(i) for i in (0, 599, 600, 1200)] == [0.1, 0.1, 0.05, 0.025]
+    trainer.train()
+    assert trainer.optimizer.lr == 0.025
+    with pytest.raises(ValueError, match="schedule"):
+        seed_trainer(mnist, iters=1, lr_step=1, lr_gamma=0.0)
+    assert seed_trainer(mnist, iters=1).scheduled_lr(10**6) == 0.1

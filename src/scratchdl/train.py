@@ -87,6 +87,8 @@ class Trainer:
         interrupt_dir: str | Path | None = None,
         augment: Callable | None = None,
         step_threads: int | None = None,
+        lr_step: int | None = None,
+        lr_gamma: float = 0.5,
         run_config: dict | None = None,
     ) -> None:
         train_size = x_train.shape[0]
@@ -127,6 +129,11 @@ class Trainer:
         self.interrupt_dir = self.checkpoint_dir or (Path(interrupt_dir) if interrupt_dir else None)
         self.augment = augment
         self.step_threads = step_threads
+        if lr_step is not None and (lr_step < 1 or not 0 < lr_gamma <= 1):
+            raise UsageError(f"the learning-rate schedule needs lr_step >= 1 and 0 < lr_gamma "
+                             f"<= 1, got {lr_step} and {lr_gamma}")
+        self.lr_step, self.lr_gamma = lr_step, lr_gamma
+        self.base_lr = self.optimizer.lr
         self.eval_threads = default_blas_threads() if step_threads else None
         self.run_config = run_config or {}
         self.current_iter = 0
@@ -143,8 +150,16 @@ class Trainer:
         """True after the last iteration of an epoch: where checkpoints are written."""
         return (i + 1) % max(int(round(self.iter_per_epoch)), 1) == 0
 
+    def scheduled_lr(self, i: int) -> float:
+        """The learning rate at iteration i: multiplied by lr_gamma every lr_step epochs."""
+        if not self.lr_step:
+            return self.base_lr
+        epochs_done = int(i // max(int(round(self.iter_per_epoch)), 1))
+        return self.base_lr * self.lr_gamma ** (epochs_done // self.lr_step)
+
     def train_step(self) -> float:
         """One iteration: draw a batch, compute the gradient, update. Returns the loss."""
+        self.optimizer.lr = self.scheduled_lr(self.current_iter)
         net = self.network
         batch_mask = asarray(self.rng.choice(self.x_train.shape[0], self.batch_size, replace=False))
         x_batch, t_batch = self.x_train[batch_mask], self.t_train[batch_mask]

@@ -44,7 +44,7 @@ DEFAULTS = {
 RECIPE_KEYS = ["model", "hidden", "activation", "weight_init_std", "optimizer", "lr",
                "batch_size", "iters", "epochs", "gradient", "dataset", "data_dir", "seed",
                "dtype", "eval_every", "weight_decay", "dropout", "batchnorm",
-               "evaluate_sample_num", "augment"]
+               "evaluate_sample_num", "augment", "lr_step", "lr_gamma"]
 
 
 def add_parser(sub) -> None:
@@ -75,6 +75,11 @@ def add_parser(sub) -> None:
                    help="number of epochs, instead of --iters")
     g.add_argument("--lr", type=positive_float, default=None, help="learning rate (0.1)")
     g.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None, help="optimizer (sgd)")
+    g.add_argument("--lr-step", type=positive_int, default=None, metavar="EPOCHS",
+                   help="multiply the learning rate by --lr-gamma every EPOCHS epochs "
+                   "(default: constant, like the book)")
+    g.add_argument("--lr-gamma", type=ratio, default=None, metavar="FACTOR",
+                   help="the factor of --lr-step (0.5)")
     g.add_argument("--gradient", choices=GRADIENTS, default="backprop",
                    help="backprop (default) or numerical: central differences, h = 1e-4")
     g.add_argument("--eval-every", type=positive_int, default=None, metavar="ITERS",
@@ -241,6 +246,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_dir=checkpoint_dir, interrupt_dir="scratchdl-checkpoint", run_config=recipe,
         augment=AUGMENTATIONS[recipe["augment"]] if recipe.get("augment") else None,
         step_threads=1 if flat_input(recipe) else None,
+        lr_step=recipe.get("lr_step"), lr_gamma=recipe.get("lr_gamma") or 0.5,
     )
     if args.resume:
         trainer.load_checkpoint(args.resume)
