@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
+from scratchdl.errors import ScratchdlError
 from scratchdl.models import Net
 
 
@@ -49,6 +52,20 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="folder holding mnist/ and fashion-mnist/ (searched first; "
                         "the environment variable SCRATCHDL_DATA works too)")
+
+
+def check_output_path(path: str) -> None:
+    """Fail before any work if `path` cannot be written: a folder, or under a regular file."""
+    target = Path(path)
+    if target.is_dir():
+        raise ScratchdlError(f"cannot write {path}: it is a folder; give a file name")
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ScratchdlError(f"cannot write {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK):
+        raise ScratchdlError(f"cannot write {path}: {parent} is not writable")
 
 
 def flat_input(config: dict) -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 from scratchdl.augment import AUGMENTATIONS
 from scratchdl.commands.common import (
     add_data_args,
+    check_output_path,
     describe,
     flat_input,
     non_negative_float,
@@ -229,6 +230,9 @@ def run(args: argparse.Namespace) -> int:
     from scratchdl.data import load_mnist
 
     recipe = resume_recipe(args) if args.resume else resolve_recipe(args)
+    for path in (args.save, args.plot):
+        if path:
+            check_output_path(path)
     checkpoint_dir = args.checkpoint_dir or args.resume
     (x_train, t_train), (x_test, t_test) = load_mnist(
         normalize=True, flatten=flat_input(recipe), dataset=recipe["dataset"],
