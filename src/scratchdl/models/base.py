@@ -170,9 +170,8 @@ class Net:
 
     def set_buffer(self, name: str, value) -> None:
         """Replace one of `buffers()`, e.g. `running_mean1`."""
-        attr, index = ("running_mean", name[12:]) if name.startswith("running_mean") else (
-            "running_var", name[11:])
-        layer, _ = self.params.bindings[f"gamma{index}"]
+        attr = "running_mean" if name.startswith("running_mean") else "running_var"
+        layer, _ = self.params.bindings["gamma" + name.removeprefix(attr)]
         setattr(layer, attr, asarray(value))
 
     def n_params(self) -> int:
