@@ -25,6 +25,27 @@ Log = Callable[[str], None]
 """Where an experiment reports its progress, one line per finished run."""
 
 
+@dataclass(frozen=True)
+class CurveSize:
+    """The size of a loss-curve comparison on the book's 5-layer ReLU network."""
+
+    iters: int
+    train_size: int | None = None
+    test_size: int | None = None
+    batch_size: int = 128
+    hidden: tuple[int, ...] = (100, 100, 100, 100)
+
+    @property
+    def net(self) -> str:
+        """The network's layer sizes as the book writes them, e.g. '784-100-100-10'."""
+        return f"784-{'-'.join(map(str, self.hidden))}-10"
+
+    @property
+    def data(self) -> str:
+        """Which training images the runs use."""
+        return f"first {self.train_size} train images" if self.train_size else "60,000 images"
+
+
 def quiet(_: str) -> None:
     """A `Log` that discards everything."""
 

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scratchdl.experiments.common import Log, LossCurves, compare, load_data, quiet
+from scratchdl.experiments.common import (
+    CurveSize,
+    Log,
+    LossCurves,
+    compare,
+    load_data,
+    quiet,
+)
 from scratchdl.models import MultiLayerNet
 
 SUMMARY = "SGD vs Momentum vs AdaGrad vs Adam on a 5-layer net (book 6.1.8)"
@@ -24,17 +31,10 @@ OPTIMIZERS = {"SGD": ("sgd", 0.01), "Momentum": ("momentum", 0.01),
 
 
 @dataclass(frozen=True)
-class Size:
-    iters: int
-    train_size: int | None = None
-    test_size: int | None = None
-    batch_size: int = 128
-    hidden: tuple[int, ...] = (100, 100, 100, 100)
-
+class Size(CurveSize):
     def __str__(self) -> str:
-        data = f"first {self.train_size} train images" if self.train_size else "60,000 images"
-        return (f"MultiLayerNet 784-{'-'.join(map(str, self.hidden))}-10 ReLU, He init, "
-                f"float32; {self.iters} iterations, batch {self.batch_size}, {data}; "
+        return (f"MultiLayerNet {self.net} ReLU, He init, "
+                f"float32; {self.iters} iterations, batch {self.batch_size}, {self.data}; "
                 "SGD/Momentum/AdaGrad lr 0.01, Adam lr 0.001; same init and batches for all")
 
 

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scratchdl.experiments.common import Log, LossCurves, compare, load_data, quiet
+from scratchdl.experiments.common import (
+    CurveSize,
+    Log,
+    LossCurves,
+    compare,
+    load_data,
+    quiet,
+)
 from scratchdl.models import MultiLayerNet
 
 SUMMARY = "std 0.01 vs Xavier vs He initialization on a 5-layer ReLU net (book 6.2.4)"
@@ -23,19 +30,13 @@ INITS = {"std=0.01": 0.01, "Xavier": "sigmoid", "He": "relu"}
 
 
 @dataclass(frozen=True)
-class Size:
-    iters: int
-    train_size: int | None = None
-    test_size: int | None = None
-    batch_size: int = 128
+class Size(CurveSize):
     lr: float = 0.01
-    hidden: tuple[int, ...] = (100, 100, 100, 100)
 
     def __str__(self) -> str:
-        data = f"first {self.train_size} train images" if self.train_size else "60,000 images"
-        return (f"MultiLayerNet 784-{'-'.join(map(str, self.hidden))}-10 ReLU, float32; "
-                f"SGD lr {self.lr:g}, {self.iters} iterations, batch {self.batch_size}, {data}; "
-                "same draws (scaled) and batches for all")
+        return (f"MultiLayerNet {self.net} ReLU, float32; "
+                f"SGD lr {self.lr:g}, {self.iters} iterations, batch {self.batch_size}, "
+                f"{self.data}; same draws (scaled) and batches for all")
 
 
 FULL = Size(iters=2000)
