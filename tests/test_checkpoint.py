@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import arrays_of, header_of, run_cli
 
-from scratchdl import cli
 from scratchdl.errors import ModelFileError
 from scratchdl.io import HEADER, model_arrays
 from scratchdl.models import TwoLayerNet
@@ -56,18 +56,6 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120.0) -> None
         assert proc.poll() is None, f"training ended first: {proc.communicate()}"
         assert time.monotonic() < deadline, "no checkpoint appeared"
         time.sleep(0.005)
-
-
-def arrays_of(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an `.npz` file except its header."""
-    with np.load(path, allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files if k != HEADER}
-
-
-def header_of(path: Path) -> dict:
-    """The JSON header of one of our `.npz` files."""
-    with np.load(path, allow_pickle=False) as npz:
-        return json.loads(str(npz[HEADER]))
 
 
 def assert_bit_identical(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
@@ -203,16 +191,6 @@ def test_failed_checkpoint_write_keeps_the_previous_one(failure, mnist, tmp_path
     again = small_trainer(mnist, 90)
     again.load_checkpoint(tmp_path)
     assert again.current_iter == 30
-
-
-def run_cli(argv: list, capsys) -> tuple[int, str, str]:
-    """Run `scratchdl ARGV` in-process: (exit status, stdout, stderr)."""
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_checkpoint_dir_under_a_regular_file(mnist, tmp_path, capsys):

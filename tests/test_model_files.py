@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import arrays_of, header_of, run_cli
 from PIL import Image
 
-from scratchdl import cli
 from scratchdl.commands.common import flat_input
 from scratchdl.errors import ModelFileError
 from scratchdl.io import HEADER, load_model, model_arrays, save_model
@@ -50,28 +50,12 @@ class Marker:
         return os.system, (f"touch {self.path}",)
 
 
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    """Run `scratchdl ARGV` in-process: (exit status, stdout, stderr)."""
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def assert_one_line_error(code: int, err: str, status: int, fragment: str = "") -> None:
     """Exit `status`, exactly one line on stderr containing `fragment`, no traceback."""
     assert code == status, err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
     assert fragment.lower() in err.lower(), err
-
-
-def saved_arrays(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of an `.npz` file, without its header."""
-    with np.load(path, allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files if k != HEADER}
 
 
 def rewrite(src: Path, dst: Path, *, header=None, arrays=None, raw_header: str | None = None):
@@ -151,17 +135,11 @@ def npy_bytes(array: np.ndarray | None = None, *, shape=None) -> bytes:
     return buf.getvalue()
 
 
-def header_of(path: Path) -> dict:
-    """The JSON header of a model file."""
-    with np.load(path, allow_pickle=False) as npz:
-        return json.loads(str(npz[HEADER]))
-
-
 def make_bad_file(kind: str, good: Path, tmp: Path) -> Path:
     """One bad model file of each kind, built from the valid file `good`."""
     path = tmp / f"{kind}.npz"
     header = header_of(good)
-    arrays = saved_arrays(good)
+    arrays = arrays_of(good)
     if kind == "missing":
         return path
     if kind == "folder":

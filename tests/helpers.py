@@ -1,0 +1,33 @@
+"""Helpers shared by the tests: our `.npz` files, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from scratchdl import cli
+from scratchdl.io import HEADER
+
+
+def arrays_of(path: Path) -> dict[str, np.ndarray]:
+    """Every array of one of our `.npz` files, without its header."""
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files if k != HEADER}
+
+
+def header_of(path: Path) -> dict:
+    """The JSON header of one of our `.npz` files."""
+    with np.load(path, allow_pickle=False) as npz:
+        return json.loads(str(npz[HEADER]))
+
+
+def run_cli(argv: list, capsys) -> tuple[int, str, str]:
+    """Run `scratchdl ARGV` in-process: (exit status, stdout, stderr)."""
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
