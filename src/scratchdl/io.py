@@ -118,7 +118,7 @@ def model_from_header(header: dict, path: str | Path, **kwargs) -> Net:
 
 def assign_arrays(model: Net, arrays: dict[str, np.ndarray], path: str | Path) -> None:
     """Put `arrays` into `model`, checking names, shapes and dtypes; say exactly what differs."""
-    expected = {n: a for n, a in model_arrays(model).items()}
+    expected = model_arrays(model)
     missing = sorted(set(expected) - set(arrays))
     extra = sorted(set(arrays) - set(expected))
     if missing or extra:
