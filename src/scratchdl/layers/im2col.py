@@ -118,20 +118,20 @@ def im2col_rows(img, filter_h: int, filter_w: int, pad: int = 0, dtype=None):
     Wp = W + 2*pad. Column (n, i, j) holds the patch under output (i, j) for
     j < out_w; the Wp - out_w columns past each row's end hold patches that wrap
     onto the next row, to be dropped (forward) or met by zero gradients (backward).
-    In exchange each filter position is one contiguous slice per image: long copies.
+    In exchange the columns of filter position (y, x) are the padded image itself,
+    flattened and shifted by y*Wp + x: all of them are one strided view, and
+    im2col is a single copy of it.
     """
     C, N, H, W = img.shape
     out_h = conv_output_size(H, filter_h, 1, pad)
     Hp, Wp = H + 2 * pad, W + 2 * pad
-    padded = xp.zeros((C, N, Hp + 1, Wp), dtype=img.dtype)  # + 1: room for the last wrap
+    padded = xp.zeros((C, N, Hp + 1, Wp), dtype=dtype or img.dtype)  # + 1: the last wrap
     padded[:, :, pad : H + pad, pad : W + pad] = img
-    flat = padded.reshape(C, N, -1)
-    R = out_h * Wp
-    col = xp.empty((C, filter_h, filter_w, N, R), dtype=dtype or img.dtype)
-    for y in range(filter_h):
-        for x in range(filter_w):
-            col[:, y, x] = flat[:, :, y * Wp + x : y * Wp + x + R]
-    return col.reshape(C * filter_h * filter_w, N * R)
+    s_c, s_n, s_row, s_col = padded.strides
+    shifted = xp.lib.stride_tricks.as_strided(
+        padded, (C, filter_h, filter_w, N, out_h * Wp), (s_c, s_row, s_col, s_n, s_col)
+    )
+    return shifted.reshape(C * filter_h * filter_w, -1)
 
 
 def col2im_rows(col, img_shape, filter_h: int, filter_w: int, pad: int = 0):
