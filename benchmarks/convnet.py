@@ -16,9 +16,12 @@ reset before the first iteration) over three iterations, measured in a fresh chi
 process per row so that earlier rows do not hide it. Inputs are random pixels in
 [0, 1): speed does not depend on the digits.
 
-NumPy's BLAS and PyTorch use all CPUs by default; OPENBLAS_NUM_THREADS=1 in the
-environment pins both to one thread. The load average is printed before and
-after: other processes on the machine slow every row, threaded ones the most.
+NumPy's BLAS and PyTorch use all CPUs by default. scratchdl runs as `scratchdl
+train` does: BLAS on one thread, and each convolution's batch split across one
+thread per CPU (scratchdl.threads.parallel_map; SCRATCHDL_NUM_THREADS sets the
+count). OPENBLAS_NUM_THREADS=1 in the environment pins all of them to one thread.
+The load average is printed before and after: other processes on the machine
+slow every row, threaded ones the most.
 
     python benchmarks/convnet.py [--rounds 5] [--iters 3] [--no-memory]
 """
@@ -32,6 +35,8 @@ import statistics
 import time
 
 import numpy as np
+
+from scratchdl.threads import workers
 
 BATCH = 100
 LR = 0.001
@@ -263,13 +268,15 @@ def book_step(model: str, dtype):
 def scratchdl_step(model: str, dtype):
     from scratchdl.models import DeepConvNet, SimpleConvNet
     from scratchdl.optim import Adam
+    from scratchdl.threads import blas_threads
 
     cls = SimpleConvNet if model == "SimpleConvNet" else DeepConvNet
     net, optimizer = cls(rng=0, dtype=dtype), Adam(lr=LR)
     x, t = batch(dtype)
 
     def step():
-        optimizer.update(net.params, net.gradient(x, t))
+        with blas_threads(1):  # as `scratchdl train` runs: the layers split the batch
+            optimizer.update(net.params, net.gradient(x, t))
 
     return step
 
@@ -359,6 +366,8 @@ def main() -> None:
 
     names = list(CONTENDERS)
     blas_threads = os.environ.get("OPENBLAS_NUM_THREADS")
+    if blas_threads:
+        os.environ.setdefault("SCRATCHDL_NUM_THREADS", blas_threads)
     try:
         import torch
 
@@ -369,6 +378,7 @@ def main() -> None:
         names.remove("pytorch float32")
         print("torch not importable: no PyTorch row")
     threads = blas_threads or f"default ({os.cpu_count()} CPUs)"
+    print(f"scratchdl: BLAS on 1 thread, batch split over {workers()} threads")
     print(f"numpy {np.__version__}, BLAS threads: {threads}; batch {BATCH}, Adam lr {LR}; "
           f"median of {args.rounds} rounds x {args.iters} iterations; "
           "memory: peak RSS growth (VmHWM) in a child process")

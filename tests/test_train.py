@@ -6,7 +6,10 @@ import pytest
 from scratchdl.cli import main
 from scratchdl.io import load_model
 from scratchdl.models import MultiLayerNetExtend, TwoLayerNet
+from scratchdl.threads import default_blas_threads
 from scratchdl.train import Trainer
+
+ALL = default_blas_threads()
 
 
 def seed_trainer(mnist, seed=0, iters=300, dtype=np.float32, **options):
@@ -109,3 +112,25 @@ def test_step_learning_rate_schedule(mnist):
     with pytest.raises(ValueError, match="schedule"):
         seed_trainer(mnist, iters=1, lr_step=1, lr_gamma=0.0)
     assert seed_trainer(mnist, iters=1).scheduled_lr(10**6) == 0.1
+
+
+@pytest.mark.parametrize("step_threads, eval_threads, in_steps, in_evaluation",
+                         [(1, 1, 1, 1), (1, None, 1, ALL), (None, None, ALL, ALL)])
+def test_blas_thread_limits_for_steps_and_evaluation(mnist, step_threads, eval_threads,
+                                                     in_steps, in_evaluation):
+    """Steps run under step_threads, evaluation under eval_threads (None: every thread)."""
+    trainer = seed_trainer(mnist, iters=2, step_threads=step_threads, eval_threads=eval_threads)
+    seen = {"step": set(), "evaluation": set()}
+    step, accuracy = trainer.train_step, trainer.network.accuracy
+
+    def counted_step():
+        seen["step"].add(default_blas_threads())
+        return step()
+
+    def counted_accuracy(*args, **kwargs):
+        seen["evaluation"].add(default_blas_threads())
+        return accuracy(*args, **kwargs)
+
+    trainer.train_step, trainer.network.accuracy = counted_step, counted_accuracy
+    trainer.train()
+    assert seen == {"step": {in_steps}, "evaluation": {in_evaluation}}

@@ -62,9 +62,11 @@ class Trainer:
 
     x_*: (N, ...) inputs; t_*: labels (N,) or one-hot (N, C). Give `epochs` or
     `iters` (the seed recipe: 10,000 iterations). `rng` is the run's one Generator:
-    it draws every mini-batch, so a seed fixes the whole run. `step_threads` limits
-    BLAS threads during training steps (1 suits small fully connected networks);
-    evaluation always uses every thread.
+    it draws every mini-batch, so a seed fixes the whole run. `step_threads` and
+    `eval_threads` limit BLAS threads during training steps and evaluation (None:
+    every thread). One thread suits small fully connected networks' steps, and
+    every phase of convolutional networks, whose layers split the batch across
+    the cores themselves (`scratchdl.threads.parallel_map`).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class Trainer:
         interrupt_dir: str | Path | None = None,
         augment: Callable | None = None,
         step_threads: int | None = None,
+        eval_threads: int | None = None,
         lr_step: int | None = None,
         lr_gamma: float = 0.5,
         run_config: dict | None = None,
@@ -134,7 +137,7 @@ class Trainer:
                              f"<= 1, got {lr_step} and {lr_gamma}")
         self.lr_step, self.lr_gamma = lr_step, lr_gamma
         self.base_lr = self.optimizer.lr
-        self.eval_threads = default_blas_threads() if step_threads else None
+        self.eval_threads = eval_threads or (default_blas_threads() if step_threads else None)
         self.run_config = run_config or {}
         self.current_iter = 0
         self.history = History()

@@ -13,9 +13,15 @@ import argparse
 import numpy as np
 
 from scratchdl.backend import to_numpy
-from scratchdl.commands.common import add_data_args, flat_input, positive_int
+from scratchdl.commands.common import (
+    add_data_args,
+    flat_input,
+    inference_threads,
+    positive_int,
+)
 from scratchdl.errors import ModelFileError
 from scratchdl.io import load_model
+from scratchdl.threads import blas_threads
 
 
 def add_parser(sub) -> None:
@@ -56,10 +62,11 @@ def run(args: argparse.Namespace) -> int:
     dataset = args.dataset or header.get("hyperparameters", {}).get("dataset", "mnist")
     _, (x_test, t_test) = load_mnist(flatten=flat_input(model.config), dataset=dataset,
                                      data_dir=args.data_dir)
-    predicted = np.concatenate([
-        to_numpy(model.predict(x_test[i : i + 500].astype(model.dtype)).argmax(axis=1))
-        for i in range(0, len(x_test), 500)
-    ])
+    with blas_threads(inference_threads(model.config)):
+        predicted = np.concatenate([
+            to_numpy(model.predict(x_test[i : i + 500].astype(model.dtype)).argmax(axis=1))
+            for i in range(0, len(x_test), 500)
+        ])
     wrong = np.flatnonzero(predicted != t_test)
     shown = wrong[: args.max_images]
     images = x_test[shown].reshape(len(shown), 28, 28)

@@ -17,6 +17,7 @@ from scratchdl.commands.common import (
     check_output_path,
     describe,
     flat_input,
+    inference_threads,
     non_negative_float,
     positive_float,
     positive_int,
@@ -249,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         eval_every=recipe.get("eval_every"), rng=rng, verbose=not args.quiet,
         checkpoint_dir=checkpoint_dir, interrupt_dir="scratchdl-checkpoint", run_config=recipe,
         augment=AUGMENTATIONS[recipe["augment"]] if recipe.get("augment") else None,
-        step_threads=1 if flat_input(recipe) else None,
+        step_threads=1, eval_threads=inference_threads(recipe),
         lr_step=recipe.get("lr_step"), lr_gamma=recipe.get("lr_gamma") or 0.5,
     )
     if args.resume:

@@ -19,6 +19,10 @@ With stride 1 (every convolution of the book) the columns run over whole padded
 rows (`im2col_rows`): each filter position is then one long contiguous copy per
 image, at the price of Wp - out_w extra output columns per row, which forward
 drops and backward meets with zero gradients.
+
+The chunks are independent, so `parallel_map` spreads them over the CPUs; each
+chunk's share of dW is returned and the shares are added in chunk order, so
+the sum does not depend on the number of threads.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from scratchdl.layers.im2col import (
     im2col_rows,
     im2col_t,
 )
+from scratchdl.threads import parallel_map
 
 CHUNK_BYTES = 2**20
 """Bytes of columns per chunk on the CPU: small enough to stay in cache, big enough
@@ -98,11 +103,14 @@ class Convolution(Layer):
         L = out_h * out_w
         W_2d, b = W.reshape(FN, -1), self.params["b"][:, None]
         out = xp.empty((FN, N * L), dtype=W.dtype)
-        for n in batch_chunks(N, W_2d.size // FN * L * W.itemsize):
+
+        def forward_chunk(n: slice) -> None:
             col_t = im2col_t(x[n], FH, FW, self.stride, self.pad, dtype=W.dtype)
             out_n = out[:, n.start * L : n.stop * L]
             xp.matmul(W_2d, col_t, out=out_n)
             out_n += b
+
+        parallel_map(forward_chunk, batch_chunks(N, W_2d.size // FN * L * W.itemsize))
         self.x = x
         return out.reshape(FN, N, out_h, out_w).transpose(1, 0, 2, 3)
 
@@ -113,17 +121,19 @@ class Convolution(Layer):
         L = out_h * out_w
         dout_t = dout.transpose(1, 0, 2, 3).reshape(FN, -1)
         self.grads["b"] = dout_t.sum(axis=1)
-        dW_t = xp.zeros((C * FH * FW, FN), dtype=W.dtype)
         N, _, H, W_in = self.x_shape
         dx = xp.empty((C, N, H, W_in), dtype=W.dtype) if self.input_grad else None
-        for n in batch_chunks(N, W.size // FN * L * W.itemsize):
+
+        def backward_chunk(n: slice):
             col_t = im2col_t(self.x[n], FH, FW, self.stride, self.pad, dtype=W.dtype)
             dout_n = dout_t[:, n.start * L : n.stop * L]
-            dW_t += col_t @ dout_n.T
             if dx is not None:
                 dx_img = col2im_t(W.reshape(FN, -1).T @ dout_n, self.x[n].shape, FH, FW,
                                   self.stride, self.pad)
                 dx[:, n] = dx_img.transpose(1, 0, 2, 3)
+            return col_t @ dout_n.T
+
+        dW_t = sum(parallel_map(backward_chunk, batch_chunks(N, W.size // FN * L * W.itemsize)))
         self.grads["W"] = dW_t.T.reshape(FN, C, FH, FW)
         return None if dx is None else dx.transpose(1, 0, 2, 3)
 
@@ -138,9 +148,12 @@ class Convolution(Layer):
         W_2d, b = W.reshape(FN, -1), self.params["b"][:, None, None, None]
         img = x.transpose(1, 0, 2, 3)
         out = xp.empty((FN, N, out_h, out_w), dtype=W.dtype)
-        for n in batch_chunks(N, C * FH * FW * out_h * Wp * W.itemsize):
+
+        def forward_chunk(n: slice) -> None:
             wide = W_2d @ im2col_rows(img[:, n], FH, FW, self.pad, dtype=W.dtype)
             xp.add(wide.reshape(FN, -1, out_h, Wp)[..., :out_w], b, out=out[:, n])
+
+        parallel_map(forward_chunk, batch_chunks(N, C * FH * FW * out_h * Wp * W.itemsize))
         self.x = x
         return out.transpose(1, 0, 2, 3)
 
@@ -153,23 +166,24 @@ class Convolution(Layer):
         Wp, pad_t = W_in + 2 * self.pad, FH - 1 - self.pad
         dout_c, img = dout.transpose(1, 0, 2, 3), self.x.transpose(1, 0, 2, 3)
         self.grads["b"] = dout_c.sum(axis=(1, 2, 3))
-        dW_t = xp.zeros((C * FH * FW, FN), dtype=W.dtype)
         dx = xp.empty((C, N, H, W_in), dtype=W.dtype) if self.input_grad else None
         as_conv = FH == FW and pad_t >= 0 and FN <= C
         if as_conv:
             W_flip = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, -1)
-        for n in batch_chunks(N, C * FH * FW * out_h * Wp * W.itemsize):
+
+        def backward_chunk(n: slice):
             dout_wide = xp.zeros((FN, n.stop - n.start, out_h, Wp), dtype=W.dtype)
             dout_wide[..., :out_w] = dout_c[:, n]
             dout_wide = dout_wide.reshape(FN, -1)
-            dW_t += im2col_rows(img[:, n], FH, FW, self.pad, dtype=W.dtype) @ dout_wide.T
-            if dx is None:
-                continue
-            if as_conv:
+            if dx is not None and as_conv:
                 wide = W_flip @ im2col_rows(dout_c[:, n], FH, FW, pad_t, dtype=W.dtype)
                 dx[:, n] = wide.reshape(C, -1, H, out_w + 2 * pad_t)[..., :W_in]
-            else:
+            elif dx is not None:
                 dcol = W.reshape(FN, -1).T @ dout_wide
                 dx[:, n] = col2im_rows(dcol, (C, n.stop - n.start, H, W_in), FH, FW, self.pad)
+            return im2col_rows(img[:, n], FH, FW, self.pad, dtype=W.dtype) @ dout_wide.T
+
+        dW_t = sum(parallel_map(backward_chunk,
+                                batch_chunks(N, C * FH * FW * out_h * Wp * W.itemsize)))
         self.grads["W"] = dW_t.T.reshape(FN, C, FH, FW)
         return None if dx is None else dx.transpose(1, 0, 2, 3)
