@@ -4,7 +4,10 @@ Both run the same loop in this one invocation: TwoLayerNet 784-50-10 (sigmoid by
 default), weight_init_std 0.01, batch 100 drawn without replacement, 10,000
 iterations of SGD with lr 0.1, train and test accuracy on the full sets every
 600 iterations. The baseline is written the way the book writes chapter 5
-(layer objects in an OrderedDict, float64, a loss evaluation after each update).
+(layer objects in an OrderedDict, float64, a loss evaluation after each update)
+and uses NumPy's default BLAS threads. scratchdl runs as `scratchdl train` does:
+float32, steps on one BLAS thread, and each evaluation on a snapshot of the
+network on a second thread while the steps go on (the same numbers, in order).
 
     python benchmarks/seed_recipe.py [--iters 10000] [--activation sigmoid|relu]
 """
@@ -130,14 +133,15 @@ def book_loop(data, iters: int, activation: str, seed: int) -> tuple[float, floa
 
 
 def scratchdl_loop(data, iters: int, activation: str, seed: int) -> tuple[float, float]:
-    """The same recipe through scratchdl's Trainer, float32."""
+    """The same recipe through scratchdl's Trainer, float32, as `scratchdl train` runs it."""
     (x_train, t_train), (x_test, t_test) = data
     rng = np.random.default_rng(seed)
     network = TwoLayerNet(784, 50, 10, weight_init_std=0.01, activation=activation,
                           rng=rng, dtype=np.float32)
     trainer = Trainer(network, x_train, t_train, x_test, t_test, iters=iters,
                       mini_batch_size=100, optimizer="sgd", optimizer_param={"lr": 0.1},
-                      rng=rng, verbose=False, progress=False, step_threads=1)
+                      rng=rng, verbose=False, progress=False, step_threads=1,
+                      background_eval=True)
     return trainer.train()
 
 

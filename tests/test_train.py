@@ -1,13 +1,15 @@
 """The training loop on real MNIST: accuracy rises, seeds reproduce, the CLI works end to end."""
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 
 from scratchdl.cli import main
-from scratchdl.io import load_model
+from scratchdl.io import load_model, read_npz
 from scratchdl.models import MultiLayerNetExtend, TwoLayerNet
 from scratchdl.threads import default_blas_threads
-from scratchdl.train import Trainer
+from scratchdl.train import CHECKPOINT, CHECKPOINT_FORMAT, Trainer
 
 ALL = default_blas_threads()
 
@@ -134,3 +136,26 @@ def test_blas_thread_limits_for_steps_and_evaluation(mnist, step_threads, eval_t
     trainer.train_step, trainer.network.accuracy = counted_step, counted_accuracy
     trainer.train()
     assert seen == {"step": {in_steps}, "evaluation": {in_evaluation}}
+
+
+def test_background_evaluation_changes_nothing_but_the_wall_time(mnist, tmp_path, capsys):
+    """A snapshot evaluated on the background thread: same history, lines, checkpoint."""
+    (x_train, t_train), (x_test, t_test) = mnist
+    runs = []
+    for background in (False, True):
+        rng = np.random.default_rng(3)
+        net = TwoLayerNet(784, 50, 10, rng=rng, dtype=np.float32)
+        trainer = Trainer(net, x_train[:5000], t_train[:5000], x_test, t_test, epochs=4,
+                          optimizer="sgd", optimizer_param={"lr": 0.1}, eval_every=20,
+                          rng=rng, progress=False, background_eval=background,
+                          checkpoint_dir=tmp_path / str(background))
+        final = trainer.train()
+        lines = [line.split(" | iter")[0] for line in capsys.readouterr().out.splitlines()]
+        header, _ = read_npz(tmp_path / str(background) / CHECKPOINT, CHECKPOINT_FORMAT)
+        runs.append((final, asdict(trainer.history), lines, header["history"],
+                     {k: v.copy() for k, v in net.params.items()}))
+    (final, history, lines, saved, params), background_run = runs
+    assert len(history["eval_iters"]) == len(lines) == 10 and saved == history
+    assert background_run[:4] == (final, history, lines, saved)
+    for name, value in background_run[4].items():
+        np.testing.assert_array_equal(value, params[name])

@@ -10,6 +10,10 @@ A convolution works through its batch in cache-sized chunks, each too small for
 BLAS to split well. `parallel_map` hands contiguous runs of chunks to one thread
 per CPU instead: NumPy releases the GIL inside its copies and matrix products,
 so the runs proceed on all cores at once.
+
+`in_background` runs one task at a time on a thread of its own: the trainer
+evaluates a snapshot of a small network there while the steps, which use one
+core, go on.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from threadpoolctl import ThreadpoolController
@@ -29,6 +33,7 @@ R = TypeVar("R")
 
 _controller: ThreadpoolController | None = None
 _pool: ThreadPoolExecutor | None = None
+_background: ThreadPoolExecutor | None = None
 
 
 def controller() -> ThreadpoolController:
@@ -68,9 +73,9 @@ def workers() -> int:
 
 
 def _forget_pool() -> None:
-    """A forked child has none of its parent's threads: it starts a pool of its own."""
-    global _pool
-    _pool = None
+    """A forked child has none of its parent's threads: it starts pools of its own."""
+    global _pool, _background
+    _pool = _background = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -94,3 +99,11 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     with blas_threads(1):
         done = list(_pool.map(lambda run: [fn(item) for item in run], runs))
     return [result for run in done for result in run]
+
+
+def in_background(fn: Callable[..., R], *args) -> Future[R]:
+    """Run `fn(*args)` on the one background thread, beside the caller's work."""
+    global _background
+    if _background is None:
+        _background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scratchdl-background")
+    return _background.submit(fn, *args)

@@ -10,23 +10,26 @@ batch_size` iterations it measures train and test accuracy, as the book's
 
 from __future__ import annotations
 
+import copy
 import math
 import signal
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from scratchdl.backend import asarray, to_numpy
+from scratchdl.backend import asarray, on_gpu, to_numpy
 from scratchdl.errors import DivergenceError, ModelFileError, ScratchdlError, UsageError
 from scratchdl.io import assign_arrays, model_arrays, read_npz, write_npz
 from scratchdl.models import Net
 from scratchdl.optim import get_optimizer
-from scratchdl.threads import blas_threads, default_blas_threads
+from scratchdl.threads import blas_threads, default_blas_threads, in_background
 
 CHECKPOINT = "checkpoint.npz"
 CHECKPOINT_FORMAT = "scratchdl-checkpoint"
@@ -66,7 +69,10 @@ class Trainer:
     `eval_threads` limit BLAS threads during training steps and evaluation (None:
     every thread). One thread suits small fully connected networks' steps, and
     every phase of convolutional networks, whose layers split the batch across
-    the cores themselves (`scratchdl.threads.parallel_map`).
+    the cores themselves (`scratchdl.threads.parallel_map`). `background_eval`
+    evaluates a copy of the network on a second thread while training goes on
+    (for networks whose steps use one core); results and log lines come in order
+    as each finishes, and the numbers are those of evaluating in place.
     """
 
     def __init__(
@@ -90,6 +96,7 @@ class Trainer:
         augment: Callable | None = None,
         step_threads: int | None = None,
         eval_threads: int | None = None,
+        background_eval: bool = False,
         lr_step: int | None = None,
         lr_gamma: float = 0.5,
         run_config: dict | None = None,
@@ -138,6 +145,8 @@ class Trainer:
         self.lr_step, self.lr_gamma = lr_step, lr_gamma
         self.base_lr = self.optimizer.lr
         self.eval_threads = eval_threads or (default_blas_threads() if step_threads else None)
+        self.background_eval = background_eval and not on_gpu()
+        self._pending: tuple[Future, Callable] | None = None
         self.run_config = run_config or {}
         self.current_iter = 0
         self.history = History()
@@ -181,12 +190,18 @@ class Trainer:
 
     def evaluate(self, full: bool = False) -> tuple[float, float]:
         """Train and test accuracy, on the first `evaluate_sample_num` samples unless `full`."""
+        with blas_threads(self.eval_threads):
+            return self._accuracies(self.network, full)
+
+    def _accuracies(self, network: Net, full: bool = False) -> tuple[float, float]:
         n = None if full else self.evaluate_sample_num
         x_tr, t_tr, x_te, t_te = self.x_train, self.t_train, self.x_test, self.t_test
         if n is not None:
             x_tr, t_tr, x_te, t_te = x_tr[:n], t_tr[:n], x_te[:n], t_te[:n]
-        with blas_threads(self.eval_threads):
-            return self.network.accuracy(x_tr, t_tr), self.network.accuracy(x_te, t_te)
+        # Quiet like the training loop, also on the background thread: divergence is
+        # reported once, by the loop's guard.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return network.accuracy(x_tr, t_tr), network.accuracy(x_te, t_te)
 
     def log(self, message: str, bar) -> None:
         if self.verbose:
@@ -214,11 +229,13 @@ class Trainer:
                     self.current_iter = i + 1
                     bar.update(1)
                     if self.is_eval_iter(i):
-                        self._record_evaluation(i, bar, start_iter, start_time)
+                        self._start_evaluation(i, bar, start_iter, start_time)
+                    self._finish_evaluation(wait=False)
                     if self.checkpoint_dir and self.is_epoch_end(i):
                         self.save_checkpoint(self.checkpoint_dir, start_time)
                     if self._stop_requested:
                         self._interrupt(start_time)
+                self._finish_evaluation(wait=True)
         finally:
             bar.close()
             if previous is not None:
@@ -228,14 +245,31 @@ class Trainer:
             self.save_checkpoint(self.checkpoint_dir, None)
         return self.evaluate(full=True)
 
-    def _record_evaluation(self, i: int, bar, start_iter: int, start_time: float) -> None:
-        elapsed = time.perf_counter() - start_time
-        train_acc, test_acc = self.evaluate()
+    def _start_evaluation(self, i: int, bar, start_iter: int, start_time: float) -> None:
+        """Accuracy after iteration i: here, or from a snapshot on the background thread."""
+        record = partial(self._record_evaluation, i, bar, i + 1 - start_iter,
+                         time.perf_counter() - start_time, self.history.train_loss[-1])
+        if not self.background_eval:
+            record(*self.evaluate())
+            return
+        self._finish_evaluation(wait=True)
+        snapshot = copy.deepcopy(self.network)
+        self._pending = (in_background(self._accuracies, snapshot), record)
+
+    def _finish_evaluation(self, wait: bool) -> None:
+        """Record the background evaluation if it is done, or once it is when `wait`."""
+        if self._pending is None or not (wait or self._pending[0].done()):
+            return
+        future, record = self._pending
+        self._pending = None
+        record(*future.result())
+
+    def _record_evaluation(self, i: int, bar, done: int, elapsed: float, loss: float,
+                           train_acc: float, test_acc: float) -> None:
         h = self.history
         h.train_acc.append(train_acc)
         h.test_acc.append(test_acc)
         h.eval_iters.append(i + 1)
-        done = i + 1 - start_iter
         speed = ""
         if done >= 10 and elapsed > 0:
             rate = done / elapsed
@@ -244,7 +278,7 @@ class Trainer:
         epoch = int(i // self.iter_per_epoch)
         self.log(
             f"epoch {epoch:3d} | train acc, test acc | {train_acc:.4f}, {test_acc:.4f} | "
-            f"loss {h.train_loss[-1]:.4f} | iter {i + 1}/{self.max_iter}, "
+            f"loss {loss:.4f} | iter {i + 1}/{self.max_iter}, "
             f"{format_time(self.elapsed + elapsed)}{speed}",
             bar,
         )
@@ -284,6 +318,7 @@ class Trainer:
 
     def save_checkpoint(self, directory: str | Path, start_time: float | None) -> Path:
         """Write everything needed to continue bit-identically, atomically."""
+        self._finish_evaluation(wait=True)
         elapsed = self.elapsed + (time.perf_counter() - start_time if start_time else 0.0)
         arrays = {f"model/{n}": a for n, a in model_arrays(self.network).items()}
         opt = self.optimizer.state_dict()

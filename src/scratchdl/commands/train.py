@@ -251,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_dir=checkpoint_dir, interrupt_dir="scratchdl-checkpoint", run_config=recipe,
         augment=AUGMENTATIONS[recipe["augment"]] if recipe.get("augment") else None,
         step_threads=1, eval_threads=inference_threads(recipe),
+        background_eval=flat_input(recipe),
         lr_step=recipe.get("lr_step"), lr_gamma=recipe.get("lr_gamma") or 0.5,
     )
     if args.resume:
