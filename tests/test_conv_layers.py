@@ -45,6 +45,12 @@ def check_backward(layer, x, rtol=1e-6):
         np.testing.assert_allclose(got[name], value, rtol=rtol, atol=1e-7, err_msg=name)
 
 
+@pytest.fixture(params=[0, 10**9], ids=["rows", "exact-columns"])
+def columns(request, monkeypatch):
+    """Run a fast-path test with stride-1 whole-row columns forced on, then off."""
+    monkeypatch.setattr(convolution, "ROWS_MIN_K", request.param)
+
+
 def make_conv(case, fast, dtype=np.float64, seed=0):
     shape, (FN, FH, FW), stride, pad = case
     rng = np.random.default_rng(seed)
@@ -56,7 +62,7 @@ def make_conv(case, fast, dtype=np.float64, seed=0):
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "book"])
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_convolution_backward_matches_numerical_gradient(case, fast):
+def test_convolution_backward_matches_numerical_gradient(case, fast, columns):
     layer, x = make_conv(case, fast)
     check_backward(layer, x)
 
@@ -67,6 +73,15 @@ def test_pooling_backward_matches_numerical_gradient(case, fast):
     shape, (ph, pw), stride, pad = case
     x = np.random.default_rng(3).standard_normal(shape)
     check_backward(Pooling(ph, pw, stride, pad, fast=fast), x)
+
+
+def test_whole_row_columns_serve_stride_1_with_enough_filter_elements():
+    for case, rows in [(((1, 16, 6, 6), (2, 3, 3), 1, 1), True),
+                       (((1, 1, 6, 6), (2, 5, 5), 1, 0), False),
+                       (((1, 16, 6, 6), (2, 3, 3), 2, 1), False)]:
+        layer, x = make_conv(case, fast=True)
+        layer.forward(x)
+        assert layer.used_rows is rows
 
 
 def test_convolution_forward_is_a_correlation():
@@ -85,7 +100,7 @@ def test_convolution_forward_is_a_correlation():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_convolution_fast_path_equals_book_path(case, dtype):
+def test_convolution_fast_path_equals_book_path(case, dtype, columns):
     fast, x = make_conv(case, True, dtype)
     book, _ = make_conv(case, False, dtype)
     out = fast.forward(x)
@@ -99,7 +114,7 @@ def test_convolution_fast_path_equals_book_path(case, dtype):
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_convolution_in_chunks_of_one_image(case, monkeypatch):
+def test_convolution_in_chunks_of_one_image(case, monkeypatch, columns):
     """The fast path works through the batch in chunks; one image each must not matter."""
     monkeypatch.setattr(convolution, "CHUNK_BYTES", 1)
     assert len(convolution.batch_chunks(4, 100)) == 4
