@@ -27,23 +27,27 @@ def running_max(views: list):
 
     Returns (max, beats): beats[k - 1] is True where views[k] beat views[:k] strictly.
     """
-    out = views[0].copy()
-    beats = []
+    if len(views) == 1:
+        return views[0].copy(), []
+    out, beats = views[0], []
     for view in views[1:]:
         beats.append(xp.greater(view, out))
-        xp.maximum(out, view, out=out)
+        out = xp.maximum(out, view)
     return out, beats
 
 
 def route_to_max(grad, beats: list, outs: list) -> None:
     """Backward of `running_max`: write grad where each view was the (first) max, else 0.
 
-    grad is consumed (used as scratch); outs[k] receives the share of views[k].
+    outs[k] receives the share of views[k]; what no later view claimed is left, in
+    outs[0], for the first.
     """
+    rest = grad
     for out, beat in zip(reversed(outs[1:]), reversed(beats), strict=True):
-        xp.multiply(grad, beat, out=out)
-        grad -= out
-    outs[0][...] = grad
+        xp.multiply(rest, beat, out=out)
+        rest = xp.subtract(rest, out, out=outs[0])
+    if not beats:
+        outs[0][...] = grad
 
 
 class Pooling(Layer):
@@ -104,7 +108,7 @@ class Pooling(Layer):
     def _backward_tiles(self, dout):
         N, C, H, W = self.x_shape
         out_w = dout.shape[3]
-        grad = xp.array(dout.transpose(1, 0, 2, 3), order="C").reshape(-1, out_w)
+        grad = dout.transpose(1, 0, 2, 3).reshape(-1, out_w)
         drow = xp.empty((grad.shape[0], self.pool_h, out_w), dtype=dout.dtype)
         route_to_max(grad, self.beats_h, [drow[:, i] for i in range(self.pool_h)])
         dimg = xp.empty((drow.size, self.pool_w), dtype=dout.dtype)
@@ -131,7 +135,7 @@ class Pooling(Layer):
         """Claims are added into dx in the book's order, so overlaps sum the same way."""
         N, C, H, W = self.x_shape
         p = self.pad
-        grad = xp.array(dout.transpose(1, 0, 2, 3), order="C")
+        grad = dout.transpose(1, 0, 2, 3)
         windows = self._windows(dout.shape[2], dout.shape[3])
         claims = [xp.empty_like(grad) for _ in windows]
         route_to_max(grad, self.beats, claims)
