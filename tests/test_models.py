@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scratchdl.gradient import numerical_gradient
-from scratchdl.models import MultiLayerNet, MultiLayerNetExtend, TwoLayerNet
+from scratchdl.models import MultiLayerNet, MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
 
 
 def test_two_layer_net_book_shapes_and_init():
@@ -69,6 +69,16 @@ def test_accuracy_labels_and_one_hot():
     x = np.ones((4, 4))
     assert net.accuracy(x, np.array([1, 1, 0, 1])) == 0.75
     assert net.accuracy(x, np.eye(2)[[1, 1, 0, 1]]) == 0.75
+
+
+def test_accuracy_is_the_same_in_any_batch_size():
+    net = SimpleConvNet(input_dim=(1, 8, 8), conv_param={"filter_num": 3, "filter_size": 3,
+                        "pad": 0, "stride": 1}, hidden_size=5, output_size=3, rng=0)
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((257, 1, 8, 8)), rng.integers(0, 3, 257)
+    assert net.accuracy_batch == 100  # the book's convnets evaluate 100 images at a time
+    expected = np.mean(net.predict(x).argmax(axis=1) == t)
+    assert [net.accuracy(x, t, b) for b in (None, 1, 100, 256, 1000)] == [expected] * 5
 
 
 @pytest.mark.parametrize("bad", [

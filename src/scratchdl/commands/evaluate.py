@@ -25,6 +25,6 @@ def run(args: argparse.Namespace) -> int:
     _, (x_test, t_test) = load_mnist(flatten=flat_input(model.config), dataset=dataset,
                                      data_dir=args.data_dir)
     with blas_threads(inference_threads(model.config)):
-        acc = model.accuracy(x_test, t_test, batch_size=500)
+        acc = model.accuracy(x_test, t_test)
     print(f"test acc {acc:.4f} ({x_test.shape[0]} {dataset} test images)")
     return 0

@@ -63,9 +63,10 @@ def run(args: argparse.Namespace) -> int:
     _, (x_test, t_test) = load_mnist(flatten=flat_input(model.config), dataset=dataset,
                                      data_dir=args.data_dir)
     with blas_threads(inference_threads(model.config)):
+        step = model.accuracy_batch
         predicted = np.concatenate([
-            to_numpy(model.predict(x_test[i : i + 500].astype(model.dtype)).argmax(axis=1))
-            for i in range(0, len(x_test), 500)
+            to_numpy(model.predict(x_test[i : i + step].astype(model.dtype)).argmax(axis=1))
+            for i in range(0, len(x_test), step)
         ])
     wrong = np.flatnonzero(predicted != t_test)
     shown = wrong[: args.max_images]

@@ -19,6 +19,8 @@ class SimpleConvNet(Net):
     Input x: (N, *input_dim).
     """
 
+    accuracy_batch = 100  # the book evaluates its convnets 100 images at a time
+
     def __init__(
         self,
         input_dim: tuple[int, int, int] = (1, 28, 28),
