@@ -378,7 +378,8 @@ def main() -> None:
         names.remove("pytorch float32")
         print("torch not importable: no PyTorch row")
     threads = blas_threads or f"default ({os.cpu_count()} CPUs)"
-    print(f"scratchdl: BLAS on 1 thread, batch split over {workers()} threads")
+    n = workers()
+    print(f"scratchdl: BLAS on 1 thread, batch split over {n} thread{'s' * (n != 1)}")
     print(f"numpy {np.__version__}, BLAS threads: {threads}; batch {BATCH}, Adam lr {LR}; "
           f"median of {args.rounds} rounds x {args.iters} iterations; "
           "memory: peak RSS growth (VmHWM) in a child process")
