@@ -5,15 +5,18 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import os
 import socket
 import struct
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import scratchdl.data.locations
+from scratchdl.atomic import STALE_AFTER_S
 from scratchdl.cli import main
 from scratchdl.data import DATASETS, KINDS, DataFile, Dataset, load_mnist
 from scratchdl.errors import DownloadError
@@ -124,6 +127,22 @@ def test_download_then_load_from_cache(isolated, served, capsys):
     assert capsys.readouterr().err == ""
     load_mnist(dataset=ds, progress=False)
     assert len(server.hits) == 4  # the second load downloads nothing
+
+
+def test_a_dead_downloads_leftover_goes_with_the_next_download(isolated, served):
+    server, files = served
+    folder = isolated / "tiny"
+    folder.mkdir(parents=True)
+    dead, busy = folder / ".t10k-labels-idx1-ubyte.gz.k1ll3d.part", folder / ".t10k.gz.x.part"
+    for leftover in (dead, busy):
+        leftover.write_bytes(b"partial")
+    then = time.time() - STALE_AFTER_S - 60
+    os.utime(dead, (then, then))
+    os.utime(busy, (then, then))
+    load_mnist(dataset=tiny_dataset(files, [server.url]), progress=False)
+    assert not dead.exists()
+    assert busy.exists()  # not the leftover of a file this download wrote
+    assert cached_names(isolated) == sorted([busy.name] + [n + ".gz" for n in files])
 
 
 def test_progress_bar_on_request(isolated, served, capsys):

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from scratchdl.atomic import remove_stale
 from scratchdl.data.idx import ChecksumMismatch, read_idx
 from scratchdl.data.locations import cache_root, find_file
 from scratchdl.data.registry import DataFile, Dataset, get_dataset, mirrors_for
@@ -77,6 +78,7 @@ def download_file(
             _fetch(url, tmp, progress, f.gz_name)
             read_idx(tmp, sha256=f.sha256)
             os.replace(tmp, dest / f.gz_name)
+            remove_stale(dest, f.gz_name, ".part")
             return dest / f.gz_name
         except requests.RequestException as e:
             failures.append(f"{url}: {_reason(e)}")
