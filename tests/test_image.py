@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image
 
 from scratchdl import cli
 from scratchdl.errors import ImageError
@@ -130,6 +130,23 @@ def test_lossless_variants_read_alike(fmt, digits, tmp_path):
     FORMATS["png-gray-light-on-dark"][1](a).save(reference)
     FORMATS[fmt][1](a).save(other)
     assert np.abs(load_digit(other) - load_digit(reference)).max() <= 2 / 255
+
+
+@pytest.mark.parametrize("suffix", ["png", "jpg"])
+def test_exif_orientation_turns_a_sideways_photo_upright(suffix, digits, tmp_path):
+    """Phones store photos sideways with an EXIF tag (6: turn 90 degrees clockwise)."""
+    label, a = digits[7]
+    upright = inked(a, (20, 30, 140), (245, 240, 225))
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    stored.save(tmp_path / f"photo.{suffix}", exif=exif, quality=95)
+    stored.save(tmp_path / f"untagged.{suffix}", quality=95)
+    upright.save(tmp_path / f"upright.{suffix}", quality=95)
+    photo, reference = load_digit(tmp_path / f"photo.{suffix}"), load_digit(
+        tmp_path / f"upright.{suffix}")
+    assert np.abs(photo - reference).max() <= 8 / 255
+    assert np.abs(load_digit(tmp_path / f"untagged.{suffix}") - reference).max() > 0.5
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 40), (3, 2)])

@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from scratchdl.errors import ImageError
 
@@ -83,7 +83,8 @@ def load_digit(path: str | Path) -> np.ndarray:
                     raise ImageError(f"{path}: {img.width}x{img.height} is too large; "
                                      "crop or shrink it to the digit")
                 img.load()
-                gray = _to_gray(img)
+                # Phones store photos sideways with an EXIF tag saying how to turn them.
+                gray = _to_gray(ImageOps.exif_transpose(img))
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except IsADirectoryError:
