@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     except ScratchdlError as e:
         print(f"scratchdl: error: {e}", file=sys.stderr)
         return e.exit_code
+    except MemoryError as e:  # e.g. --hidden 100000000, or a recipe asking for as much
+        print(f"scratchdl: error: not enough memory ({e}); use smaller sizes or batches",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("scratchdl: interrupted", file=sys.stderr)
         return 130

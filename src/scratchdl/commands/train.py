@@ -139,6 +139,10 @@ def resolve_recipe(args: argparse.Namespace) -> dict:
     return recipe
 
 
+MAX_HIDDEN = 10**9
+"""More units than any machine holds; larger sizes would overflow NumPy's shapes."""
+
+
 def hidden_sizes(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in str(text).split(",")]
@@ -146,6 +150,8 @@ def hidden_sizes(text: str) -> list[int]:
         raise UsageError(f"--hidden must be sizes like 100,100; got {text!r}") from None
     if not sizes or min(sizes) < 1:
         raise UsageError(f"--hidden sizes must be positive, got {text!r}")
+    if max(sizes) > MAX_HIDDEN:
+        raise UsageError(f"--hidden sizes must be at most {MAX_HIDDEN:,}, got {text!r}")
     return sizes
 
 
