@@ -63,11 +63,7 @@ def run(args: argparse.Namespace) -> int:
     _, (x_test, t_test) = load_mnist(flatten=flat_input(model.config), dataset=dataset,
                                      data_dir=args.data_dir)
     with blas_threads(inference_threads(model.config)):
-        step = model.accuracy_batch
-        predicted = np.concatenate([
-            to_numpy(model.predict(x_test[i : i + step].astype(model.dtype)).argmax(axis=1))
-            for i in range(0, len(x_test), step)
-        ])
+        predicted = to_numpy(model.predict_labels(x_test))
     wrong = np.flatnonzero(predicted != t_test)
     shown = wrong[: args.max_images]
     images = x_test[shown].reshape(len(shown), 28, 28)

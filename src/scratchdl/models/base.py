@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.backend import asarray
+from scratchdl.backend import asarray, xp
 from scratchdl.layers import Layer, SoftmaxWithLoss
 
 
@@ -123,19 +123,22 @@ class Net:
         y = self.predict(x, train)
         return float(self.last_layer.forward(y, t)) + self.weight_decay()
 
-    def accuracy(self, x, t, batch_size: int | None = None) -> float:
-        """Fraction of x classified as t (labels or one-hot), in inference mode.
+    def predict_labels(self, x, batch_size: int | None = None):
+        """The class predicted for each row of x (N,), in inference mode.
 
         batch_size: images per forward pass (default `accuracy_batch`).
         """
         batch_size = batch_size or self.accuracy_batch
+        return xp.concatenate([
+            self.predict(asarray(x[i : i + batch_size], self.dtype), train=False).argmax(axis=1)
+            for i in range(0, x.shape[0], batch_size)
+        ])
+
+    def accuracy(self, x, t, batch_size: int | None = None) -> float:
+        """Fraction of x classified as t (labels or one-hot), in inference mode."""
         if t.ndim != 1:
             t = t.argmax(axis=1)
-        correct = 0
-        for i in range(0, x.shape[0], batch_size):
-            y = self.predict(asarray(x[i : i + batch_size], self.dtype), train=False)
-            correct += int((y.argmax(axis=1) == asarray(t[i : i + batch_size])).sum())
-        return correct / x.shape[0]
+        return int((self.predict_labels(x, batch_size) == asarray(t)).sum()) / x.shape[0]
 
     def gradient(self, x, t) -> dict:
         """Backprop: forward in training mode, backward through every layer.
