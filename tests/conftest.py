@@ -59,3 +59,11 @@ def mnist_nchw():
     from scratchdl.data import load_mnist
 
     return load_mnist(normalize=True, flatten=False)
+
+
+@pytest.fixture(params=[0, 10**9], ids=["rows", "exact-columns"])
+def columns(request, monkeypatch):
+    """Run a convolution test with stride-1 whole-row columns forced on, then off."""
+    from scratchdl.layers import convolution
+
+    monkeypatch.setattr(convolution, "ROWS_MIN_K", request.param)

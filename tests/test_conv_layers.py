@@ -45,12 +45,6 @@ def check_backward(layer, x, rtol=1e-6):
         np.testing.assert_allclose(got[name], value, rtol=rtol, atol=1e-7, err_msg=name)
 
 
-@pytest.fixture(params=[0, 10**9], ids=["rows", "exact-columns"])
-def columns(request, monkeypatch):
-    """Run a fast-path test with stride-1 whole-row columns forced on, then off."""
-    monkeypatch.setattr(convolution, "ROWS_MIN_K", request.param)
-
-
 def make_conv(case, fast, dtype=np.float64, seed=0):
     shape, (FN, FH, FW), stride, pad = case
     rng = np.random.default_rng(seed)
