@@ -1,4 +1,4 @@
-"""Helpers shared by the tests: our `.npz` files, and the CLI run in-process."""
+"""Helpers shared by the tests: our `.npz` files, bad input files, the CLI in-process."""
 
 from __future__ import annotations
 
@@ -31,3 +31,18 @@ def run_cli(argv: list, capsys) -> tuple[int, str, str]:
         code = e.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+UNREADABLE = ("missing", "folder", "empty", "text")
+"""The bad files every reader meets, whatever it reads."""
+
+
+def write_unreadable(kind: str, path: Path, text: str) -> Path:
+    """`path` made into one of UNREADABLE: absent, a folder, empty, or `text`."""
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text(text)
+    return path

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import UNREADABLE, write_unreadable
 from PIL import ExifTags, Image
 
 from scratchdl import cli
@@ -169,15 +170,9 @@ TypeError instead of one of its usual decoding errors."""
 
 def write_bad_image(kind: str, path: Path) -> Path:
     """One file of each kind that is not a readable image."""
-    if kind == "missing":
-        return path
-    if kind == "folder":
-        path.mkdir()
-    elif kind == "empty":
-        path.write_bytes(b"")
-    elif kind == "text":
-        path.write_text("a digit, honestly\n")
-    elif kind == "tiff-rational-offset":
+    if kind in UNREADABLE:
+        return write_unreadable(kind, path, "a digit, honestly\n")
+    if kind == "tiff-rational-offset":
         path.write_bytes(TIFF_RATIONAL_OFFSET)
     elif kind == "model-file":
         with open(path, "wb") as f:

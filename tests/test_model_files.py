@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import arrays_of, header_of, run_cli
+from helpers import UNREADABLE, arrays_of, header_of, run_cli, write_unreadable
 from PIL import Image
 
 from scratchdl.commands.common import flat_input
@@ -140,15 +140,9 @@ def make_bad_file(kind: str, good: Path, tmp: Path) -> Path:
     path = tmp / f"{kind}.npz"
     header = header_of(good)
     arrays = arrays_of(good)
-    if kind == "missing":
-        return path
-    if kind == "folder":
-        path.mkdir()
-    elif kind == "empty":
-        path.write_bytes(b"")
-    elif kind == "text":
-        path.write_text("this is not a model\n")
-    elif kind == "truncated":
+    if kind in UNREADABLE:
+        return write_unreadable(kind, path, "this is not a model\n")
+    if kind == "truncated":
         path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     elif kind == "zip-not-npz":
         write_zip(path, {"readme.txt": b"hello"})
