@@ -158,9 +158,10 @@ def test_layers_leave_input_and_dout_alone(fast):
     np.testing.assert_array_equal(dout, np.ones_like(out))
 
 
-def test_first_layer_can_skip_dx():
-    conv, x = make_conv(CONV_CASES[1], True)
-    reference, _ = make_conv(CONV_CASES[1], True)
+@pytest.mark.parametrize("case", [CONV_CASES[1], CONV_CASES[6]], ids=["FN>C", "FN<=C"])
+def test_first_layer_can_skip_dx(case, columns):
+    conv, x = make_conv(case, True)
+    reference, _ = make_conv(case, True)
     conv.input_grad = False
     dout = np.ones_like(conv.forward(x))
     reference.forward(x)

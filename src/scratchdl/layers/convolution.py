@@ -11,9 +11,10 @@ chunk of columns is written, multiplied and dropped while it is still in the CPU
 cache; backward rebuilds the columns chunk by chunk rather than keeping them,
 which costs less than reading them back from memory and keeps the layer's memory
 to its input and output. With stride 1 and FN <= C (where it is the cheaper
-way), dx is not col2im of `W.T @ dout` but the same sum as a convolution: dout,
-padded by FH - 1 - pad, convolved with the filters rotated 180 degrees and with
-C and FN swapped; one more im2col and GEMM instead of FH*FW strided additions.
+way), backward builds columns of dout, padded by FH - 1 - pad, instead of x:
+dx is then the same sum as col2im of `W.T @ dout`, written as a convolution
+with the filters rotated 180 degrees and C and FN swapped, and the same columns
+give dW (rotated) against x laid out in their rows: one im2col serves both.
 
 With stride 1 (every convolution of the book) and at least ROWS_MIN_K filter
 elements, the columns run over whole padded rows (`im2col_rows`): each filter
@@ -174,18 +175,14 @@ class Convolution(Layer):
         dout_c, img = dout.transpose(1, 0, 2, 3), self.x.transpose(1, 0, 2, 3)
         self.grads["b"] = dout_c.sum(axis=(1, 2, 3))
         dx = xp.empty((C, N, H, W_in), dtype=W.dtype) if self.input_grad else None
-        as_conv = FH == FW and pad_t >= 0 and FN <= C
-        if as_conv:
-            W_flip = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, -1)
+        if FH == FW and pad_t >= 0 and FN <= C:
+            return self._backward_as_conv(dout_c, img, dx, pad_t)
 
         def backward_chunk(n: slice):
             dout_wide = xp.zeros((FN, n.stop - n.start, out_h, Wp), dtype=W.dtype)
             dout_wide[..., :out_w] = dout_c[:, n]
             dout_wide = dout_wide.reshape(FN, -1)
-            if dx is not None and as_conv:
-                wide = W_flip @ im2col_rows(dout_c[:, n], FH, FW, pad_t, dtype=W.dtype)
-                dx[:, n] = wide.reshape(C, -1, H, out_w + 2 * pad_t)[..., :W_in]
-            elif dx is not None:
+            if dx is not None:
                 dcol = W.reshape(FN, -1).T @ dout_wide
                 dx[:, n] = col2im_rows(dcol, (C, n.stop - n.start, H, W_in), FH, FW, self.pad)
             return im2col_rows(img[:, n], FH, FW, self.pad, dtype=W.dtype) @ dout_wide.T
@@ -193,4 +190,31 @@ class Convolution(Layer):
         dW_t = sum(parallel_map(backward_chunk,
                                 batch_chunks(N, C * FH * FW * out_h * Wp * W.itemsize)))
         self.grads["W"] = dW_t.T.reshape(FN, C, FH, FW)
+        return None if dx is None else dx.transpose(1, 0, 2, 3)
+
+    def _backward_as_conv(self, dout_c, img, dx, pad_t: int):
+        """Stride 1, FN <= C: one set of columns, of dout padded by pad_t, serves dx and dW.
+
+        dx is dout convolved with the filters rotated 180 degrees (C and FN swapped);
+        dW, rotated, is the same columns times x laid out in their wide rows, with zeros
+        where the rows wrap: dout's columns (FN*FH*FW, ...) cost no more than x's.
+        """
+        W = self.params["W"]
+        FN, C, FH, FW = W.shape
+        C, N, H, W_in = img.shape
+        Wq = dout_c.shape[3] + 2 * pad_t
+        W_flip = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, -1)
+
+        def backward_chunk(n: slice):
+            dcol = im2col_rows(dout_c[:, n], FH, FW, pad_t, dtype=W.dtype)
+            if dx is not None:
+                dx[:, n] = (W_flip @ dcol).reshape(C, -1, H, Wq)[..., :W_in]
+            x_wide = xp.zeros((C, n.stop - n.start, H, Wq), dtype=W.dtype)
+            x_wide[..., :W_in] = img[:, n]
+            return dcol @ x_wide.reshape(C, -1).T
+
+        dW_flip = sum(parallel_map(backward_chunk,
+                                   batch_chunks(N, FN * FH * FW * H * Wq * W.itemsize)))
+        dW = dW_flip.reshape(FN, FH, FW, C)[:, ::-1, ::-1].transpose(0, 3, 1, 2)
+        self.grads["W"] = xp.ascontiguousarray(dW)
         return None if dx is None else dx.transpose(1, 0, 2, 3)
