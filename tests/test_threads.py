@@ -2,6 +2,7 @@
 
 import multiprocessing
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -30,8 +31,25 @@ def test_parallel_map_keeps_order_and_runs_on_its_threads(monkeypatch):
     monkeypatch.setenv("SCRATCHDL_NUM_THREADS", "3")
     names = parallel_map(lambda i: (i, threading.current_thread().name), list(range(10)))
     assert [i for i, _ in names] == list(range(10))
-    assert all(name.startswith("scratchdl_") for _, name in names)
+    here = threading.current_thread().name
+    assert [name for _, name in names[:3]] == [here] * 3  # the first run: the caller's
+    assert all(name.startswith("scratchdl_") for _, name in names[3:])
     assert parallel_map(lambda i: i, []) == []
+
+
+def test_a_failing_run_waits_for_the_others(monkeypatch):
+    monkeypatch.setenv("SCRATCHDL_NUM_THREADS", "2")
+    finished = []
+
+    def fn(i):
+        if i == 0:
+            raise ValueError("first run fails")
+        time.sleep(0.05)
+        finished.append(i)
+
+    with pytest.raises(ValueError, match="first run fails"):
+        parallel_map(fn, [0, 1])
+    assert finished == [1]
 
 
 def test_parallel_map_holds_blas_to_one_thread(monkeypatch):

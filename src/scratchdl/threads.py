@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from threadpoolctl import ThreadpoolController
@@ -85,9 +85,10 @@ if hasattr(os, "register_at_fork"):
 def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     """`[fn(item) for item in items]`, contiguous runs of items on parallel threads.
 
-    One run per worker thread; BLAS is held to one thread meanwhile, so the runs
-    do not oversubscribe the cores. Results come back in the order of `items`,
-    whatever the number of threads.
+    The caller's thread takes the first run and the pool's threads the others;
+    BLAS is held to one thread meanwhile, so the runs do not oversubscribe the
+    cores. Results come back in the order of `items`, whatever the number of
+    threads; if a run fails, the others are waited for before the error rises.
     """
     global _pool
     k = min(workers(), len(items))
@@ -97,7 +98,12 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         _pool = ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="scratchdl")
     runs = [items[len(items) * i // k : len(items) * (i + 1) // k] for i in range(k)]
     with blas_threads(1):
-        done = list(_pool.map(lambda run: [fn(item) for item in run], runs))
+        others = [_pool.submit(lambda run: [fn(item) for item in run], run) for run in runs[1:]]
+        try:
+            first = [fn(item) for item in runs[0]]
+        finally:
+            wait(others)
+        done = [first] + [future.result() for future in others]
     return [result for run in done for result in run]
 
 
