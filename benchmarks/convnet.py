@@ -11,9 +11,15 @@ One training iteration = forward + backward + Adam update (lr 0.001) on a batch 
 
 All run in this one invocation, interleaved round by round so that load from other
 processes hits them alike; each time is the median over rounds of the mean seconds
-per iteration. Peak memory is the growth of the peak resident set (Linux VmHWM,
-reset before the first iteration) over three iterations, measured in a fresh child
-process per row so that earlier rows do not hide it. Inputs are random pixels in
+per iteration. Before each round a contender waits SETTLE_SECONDS and takes one
+untimed step: the previous contender's BLAS and OpenMP threads keep spinning for a
+while after their last task, and a contender timed at once would share the cores
+with them (without the pause PyTorch, timed right after the book's multithreaded
+BLAS, measured up to twice as slow as it is).
+
+Peak memory is the growth of the peak resident set (Linux VmHWM, reset before the
+first iteration) over three iterations, measured in a fresh child process per row
+so that earlier rows do not hide it. Inputs are random pixels in
 [0, 1): speed does not depend on the digits.
 
 NumPy's BLAS and PyTorch use all CPUs by default. scratchdl runs as `scratchdl
@@ -39,6 +45,7 @@ import numpy as np
 from scratchdl.threads import workers
 
 BATCH = 100
+SETTLE_SECONDS = 0.5
 LR = 0.001
 
 
@@ -357,6 +364,12 @@ def peak_memory_in_child(name: str, model: str, iters: int) -> float:
         return pool.apply(peak_memory_mb, (name, model, iters))
 
 
+def settle(step) -> None:
+    """Let the previous contender's spinning threads go to sleep, then warm this one up."""
+    time.sleep(SETTLE_SECONDS)
+    step()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median)")
@@ -395,6 +408,7 @@ def main() -> None:
         per_round = {name: [] for name in names}
         for _ in range(args.rounds):
             for name in names:
+                settle(steps[name])
                 start = time.perf_counter()
                 for _ in range(args.iters):
                     steps[name]()
