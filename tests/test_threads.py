@@ -9,7 +9,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from scratchdl.errors import UsageError
-from scratchdl.layers import Convolution, convolution
+from scratchdl.layers import Convolution, Pooling, convolution
 from scratchdl.threads import blas_threads, default_blas_threads, parallel_map, workers
 
 
@@ -86,6 +86,21 @@ def test_convolution_gives_the_same_bits_on_any_number_of_threads(monkeypatch, s
         out = conv.forward(x)
         dx = conv.backward(np.cos(out))
         runs.append((out, dx, conv.grads["W"], conv.grads["b"]))
+    for run in runs[1:]:
+        for a, b in zip(runs[0], run, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_pooling_gives_the_same_bits_on_any_number_of_threads(monkeypatch):
+    """Each thread pools its own share of the images; the shares meet nowhere."""
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.standard_normal((7, 3, 8, 6)).astype(np.float32), 0)  # ties at 0
+    runs = []
+    for threads in ["1", "2", "5"]:
+        monkeypatch.setenv("SCRATCHDL_NUM_THREADS", threads)
+        pool = Pooling(2, 2, stride=2)
+        out = pool.forward(x)
+        runs.append((out, pool.backward(np.cos(out))))
     for run in runs[1:]:
         for a, b in zip(runs[0], run, strict=True):
             np.testing.assert_array_equal(a, b)

@@ -82,6 +82,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
+def even_slices(n: int, parts: int) -> list[slice]:
+    """range(n) cut into `parts` contiguous slices whose lengths differ by at most one."""
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     """`[fn(item) for item in items]`, contiguous runs of items on parallel threads.
 

@@ -41,7 +41,7 @@ from scratchdl.layers.im2col import (
     im2col_rows,
     im2col_t,
 )
-from scratchdl.threads import parallel_map
+from scratchdl.threads import even_slices, parallel_map
 
 CHUNK_BYTES = 3 * 2**20
 """About how many bytes of columns a chunk holds on the CPU. Measured on two cores
@@ -67,9 +67,7 @@ def batch_chunks(N: int, bytes_per_image: int) -> list[slice]:
     if on_gpu():
         return [slice(0, N)]
     n = -(-N * bytes_per_image // CHUNK_BYTES)
-    n = max(1, min(N, -(-n // CHUNK_MULTIPLE) * CHUNK_MULTIPLE))
-    bounds = [N * i // n for i in range(n + 1)]
-    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+    return even_slices(N, max(1, min(N, -(-n // CHUNK_MULTIPLE) * CHUNK_MULTIPLE)))
 
 
 class Convolution(Layer):

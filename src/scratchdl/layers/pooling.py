@@ -13,26 +13,38 @@ each position that won. When the windows tile x (stride == pool size, no pad,
 the size divides, as in the book's 2x2 pools), the max is taken along W first,
 then along H, on reshaped views with long inner loops; the first maximum of the
 first row that holds the maximum is the book's argmax, so ties go the same way.
+Each thread pools its own share of the C*N images there (`parallel_map`); the
+shares meet nowhere, so the numbers do not depend on the number of threads.
 """
 
 from __future__ import annotations
 
-from scratchdl.backend import xp
+from scratchdl.backend import on_gpu, xp
 from scratchdl.layers.base import Layer
 from scratchdl.layers.im2col import col2im, conv_output_size, im2col, zero_pad
+from scratchdl.threads import even_slices, parallel_map, workers
 
 
-def running_max(views: list):
+def image_shares(n: int) -> list[slice]:
+    """The n images (times channels) cut into one share per thread (one on the GPU)."""
+    return even_slices(n, 1 if on_gpu() else workers())
+
+
+def running_max(views: list, out=None, beats=None):
     """Elementwise max of same-shaped arrays, and for each after the first, where it won.
 
     Returns (max, beats): beats[k - 1] is True where views[k] beat views[:k] strictly.
+    `out` and `beats` (one array per view after the first), when given, receive them.
     """
+    if out is None:
+        out = xp.empty_like(views[0])
+        beats = [xp.empty(views[0].shape, dtype=bool) for _ in views[1:]]
     if len(views) == 1:
-        return views[0].copy(), []
-    out, beats = views[0], []
-    for view in views[1:]:
-        beats.append(xp.greater(view, out))
-        out = xp.maximum(out, view)
+        out[...] = views[0]
+    best = views[0]
+    for view, beat in zip(views[1:], beats, strict=True):
+        xp.greater(view, best, out=beat)
+        best = xp.maximum(best, view, out=out)
     return out, beats
 
 
@@ -97,22 +109,43 @@ class Pooling(Layer):
         return col2im(dcol, self.x_shape, self.pool_h, self.pool_w, self.stride, self.pad)
 
     def _forward_tiles(self, x, out_h: int, out_w: int):
+        """Max along W, then along H, a share of the C*N images on each thread."""
         N, C, H, W = x.shape
-        img = xp.ascontiguousarray(x.transpose(1, 0, 2, 3))
-        along_w = img.reshape(-1, self.pool_w)
-        row_max, self.beats_w = running_max([along_w[:, j] for j in range(self.pool_w)])
-        along_h = row_max.reshape(-1, self.pool_h, out_w)
-        out, self.beats_h = running_max([along_h[:, i] for i in range(self.pool_h)])
+        ph, pw = self.pool_h, self.pool_w
+        img = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(C * N, -1)
+        row_max = xp.empty((C * N, H * out_w), dtype=x.dtype)
+        out = xp.empty((C * N, out_h * out_w), dtype=x.dtype)
+        self.beats_w = xp.empty((pw - 1, C * N, H * out_w), dtype=bool)
+        self.beats_h = xp.empty((ph - 1, C * N, out_h * out_w), dtype=bool)
+
+        def pool_images(n: slice) -> None:
+            along_w = img[n].reshape(-1, pw)
+            running_max([along_w[:, j] for j in range(pw)], row_max[n].reshape(-1),
+                        [beat[n].reshape(-1) for beat in self.beats_w])
+            along_h = row_max[n].reshape(-1, ph, out_w)
+            running_max([along_h[:, i] for i in range(ph)], out[n].reshape(-1, out_w),
+                        [beat[n].reshape(-1, out_w) for beat in self.beats_h])
+
+        parallel_map(pool_images, image_shares(C * N))
         return out.reshape(C, N, out_h, out_w).transpose(1, 0, 2, 3)
 
     def _backward_tiles(self, dout):
         N, C, H, W = self.x_shape
-        out_w = dout.shape[3]
-        grad = dout.transpose(1, 0, 2, 3).reshape(-1, out_w)
-        drow = xp.empty((grad.shape[0], self.pool_h, out_w), dtype=dout.dtype)
-        route_to_max(grad, self.beats_h, [drow[:, i] for i in range(self.pool_h)])
-        dimg = xp.empty((drow.size, self.pool_w), dtype=dout.dtype)
-        route_to_max(drow.reshape(-1), self.beats_w, [dimg[:, j] for j in range(self.pool_w)])
+        ph, pw, out_w = self.pool_h, self.pool_w, dout.shape[3]
+        grad = dout.transpose(1, 0, 2, 3).reshape(C * N, -1)
+        drow = xp.empty((C * N, H * out_w), dtype=dout.dtype)
+        dimg = xp.empty((C * N, H * W), dtype=dout.dtype)
+
+        def route_images(n: slice) -> None:
+            to_rows = drow[n].reshape(-1, ph, out_w)
+            route_to_max(grad[n].reshape(-1, out_w),
+                         [beat[n].reshape(-1, out_w) for beat in self.beats_h],
+                         [to_rows[:, i] for i in range(ph)])
+            to_img = dimg[n].reshape(-1, pw)
+            route_to_max(drow[n].reshape(-1), [beat[n].reshape(-1) for beat in self.beats_w],
+                         [to_img[:, j] for j in range(pw)])
+
+        parallel_map(route_images, image_shares(C * N))
         return dimg.reshape(C, N, H, W).transpose(1, 0, 2, 3)
 
     def _windows(self, out_h: int, out_w: int) -> list[tuple]:
