@@ -15,7 +15,7 @@ per iteration. Before each round a contender waits SETTLE_SECONDS and takes one
 untimed step: the previous contender's BLAS and OpenMP threads keep spinning for a
 while after their last task, and a contender timed at once would share the cores
 with them (without the pause PyTorch, timed right after the book's multithreaded
-BLAS, measured up to twice as slow as it is).
+BLAS, measured two to three times as slow as it is).
 
 Peak memory is the growth of the peak resident set (Linux VmHWM, reset before the
 first iteration) over three iterations, measured in a fresh child process per row
