@@ -102,11 +102,15 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         return [fn(item) for item in items]
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="scratchdl")
-    runs = [items[len(items) * i // k : len(items) * (i + 1) // k] for i in range(k)]
+    runs = [items[part] for part in even_slices(len(items), k)]
+
+    def run_all(run: Sequence[T]) -> list[R]:
+        return [fn(item) for item in run]
+
     with blas_threads(1):
-        others = [_pool.submit(lambda run: [fn(item) for item in run], run) for run in runs[1:]]
+        others = [_pool.submit(run_all, run) for run in runs[1:]]
         try:
-            first = [fn(item) for item in runs[0]]
+            first = run_all(runs[0])
         finally:
             wait(others)
         done = [first] + [future.result() for future in others]

@@ -213,7 +213,7 @@ class Convolution(Layer):
         """
         W = self.params["W"]
         FN, C, FH, FW = W.shape
-        C, N, H, W_in = img.shape
+        _, N, H, W_in = img.shape
         Wq = dout_c.shape[3] + 2 * pad_t
         W_flip = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, -1)
 
