@@ -30,6 +30,10 @@ ROWS = 20_000
 """Most rows evaluated directly in one go."""
 
 
+ODD = np.arange(1, ORDER + 1, 2)
+"""The powers of eps that survive in F(eps) - F(-eps): 1, 3, 5."""
+
+
 def affine_gradient(
     x: np.ndarray,
     a: np.ndarray,
@@ -44,38 +48,72 @@ def affine_gradient(
     outs: the layers after it and their cached outputs; labels: (N,).
     """
     n = x.shape[0]
-    X = np.concatenate([x.reshape(n, -1), np.ones((n, 1))], axis=1)
-    odd = range(1, ORDER + 1, 2)
-    powers = np.concatenate([X**m for m in odd])
-    eps_max = h * np.abs(X).max(axis=1)
+    x = x.reshape(n, -1)
+    used = np.flatnonzero(x.any(axis=0))
+    powers = odd_powers(x, used)
+    eps_max = h * np.abs(powers[0]).max(axis=1, initial=1.0)
+    scale = (h ** (ODD - 1.0))[:, None, None]
     d_out = a.shape[1]
-    widest = max([d_out] + [o.shape[1] for o in outs])
-    block = max(1, BLOCK // (n * widest))
-    G = np.zeros((X.shape[1], d_out))
+    block = max(1, BLOCK // (n * _full_width(downstream, outs, d_out)))
+    G = np.empty((used.size + 1, d_out))
+    X = None
     for start in range(0, d_out, block):
         units = np.arange(start, min(d_out, start + block))
         coeffs, radius = loss_series(downstream, outs, a, units, labels, eps_max)
-        G[:, units] = powers.T @ np.concatenate([h ** (m - 1) * coeffs[m - 1] for m in odd])
+        odd = (coeffs[::2] * scale).reshape(-1, units.size)
+        G[:-1, start : start + units.size] = powers.reshape(odd.shape[0], used.size).T @ odd
+        G[-1, start : start + units.size] = odd.sum(axis=0)
         rows, cols = np.nonzero(radius <= eps_max[:, None])
         if rows.size:
+            if X is None:
+                X = np.concatenate([powers[0], np.ones((n, 1))], axis=1)
             reach = (h * np.abs(X[rows]) >= radius[rows, cols, None]) & (X[rows] != 0)
             p, i = np.nonzero(reach)
             _correct(G, X, a, downstream, labels, h, rows[p], i, units[cols[p]],
-                     [c[rows[p], cols[p]] for c in coeffs])
+                     coeffs[:, rows[p], cols[p]])
     G /= n
-    return G[:-1], G[-1]
+    gW = np.zeros((x.shape[1], d_out))
+    gW[used] = G[:-1]
+    return gW, G[-1]
+
+
+def odd_powers(x: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """x^1, x^3, x^5 of the inputs `used` (N, D_in) -> (3, N, U).
+
+    used: the U inputs that are not zero in every row (the others leave the loss
+    unchanged: their rows of W have gradient exactly 0).
+    """
+    out = np.empty((ODD.size, x.shape[0], used.size))
+    np.take(x, used, axis=1, out=out[0])
+    x2 = out[0] * out[0]
+    for k in range(1, ODD.size):
+        np.multiply(out[k - 1], x2, out=out[k])
+    return out
+
+
+def _full_width(downstream: list, outs: list, d_out: int) -> int:
+    """Widest layer seen in the 'full' layout (from the next Affine on; d_out if none)."""
+    kinds = [type(layer) for layer in downstream]
+    if Affine not in kinds:
+        return d_out
+    return max(o.shape[1] for o in outs[kinds.index(Affine):])
 
 
 def _correct(G, X, a, downstream, labels, h, n, i, j, coeffs) -> None:
-    """Replace the series terms of triples (n, i, j) in G by direct differences."""
+    """Replace the series terms of triples (n, i, j) in G by direct differences.
+
+    coeffs: (M, R) the series coefficients of the R triples.
+    """
+    scale = h ** (ODD - 1.0)
+    rise = np.arange(min(n.size, ROWS))
     for s in range(0, n.size, ROWS):
         sl = slice(s, s + ROWS)
         nn, ii, jj = n[sl], i[sl], j[sl]
         x = X[nn, ii]
-        series = sum(coeffs[m - 1][sl] * h ** (m - 1) * x**m for m in range(1, ORDER + 1, 2))
+        series = (coeffs[ODD - 1, sl] * scale[:, None] * x ** ODD[:, None]).sum(axis=0)
         plus, minus = a[nn], a[nn]
-        plus[np.arange(nn.size), jj] += h * x
-        minus[np.arange(nn.size), jj] -= h * x
+        plus[rise[: nn.size], jj] += h * x
+        minus[rise[: nn.size], jj] -= h * x
         direct = (row_losses(downstream, plus, nn, labels)
                   - row_losses(downstream, minus, nn, labels)) / (2 * h)
         np.add.at(G, (ii, jj), direct - series)
