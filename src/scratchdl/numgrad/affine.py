@@ -1,18 +1,19 @@
 """The fast path: central differences for all of an Affine layer's W and b at once.
 
-With x the layer's input (N, D_in) plus a column of ones for the bias, perturbing
-W[i, j] by +-h changes row n's loss by F_nj(+-h x[n, i]) (see `series`), so
+With x the layer's input (N, D_in), perturbing W[i, j] by +-h changes row n's loss
+by F_nj(+-h x[n, i]) (see `series`), so
 
     (L+ - L-) / 2h = (1/N) sum_n (F_nj(h x_ni) - F_nj(-h x_ni)) / 2h
                    = (1/N) sum_n sum_{m odd} c_m[n, j] h^(m-1) x_ni^m,
 
 because the even powers cancel exactly between +h and -h. For every (i, j) at once
-that is one matrix product, [x, x**3, x**5].T @ [c_1, h^2 c_3, h^4 c_5], with the odd
-powers stacked along the batch axis: (D_in + 1, 3N) @ (3N, D_out).
-Rows with x[n, i] = 0 drop out by themselves, as they do in the loss. Triples
-(n, i, j) whose perturbation could reach a Relu kink (or whose series has not
-converged) are evaluated directly instead: rows n of the cached pre-activation with
-unit j moved by +-h x[n, i], pushed through the downstream layers.
+that is one matrix product, [x, x^3, x^5].T @ [c_1, h^2 c_3, h^4 c_5], with the odd
+powers stacked along the batch axis: (D_in, 3N) @ (3N, D_out); the bias, x = 1,
+is the column sum of the right factor. Rows with x[n, i] = 0 drop out by
+themselves, as they do in the loss, and inputs that are 0 in every row are left out
+of the product (their gradient is exactly 0). Triples (n, i, j) whose perturbation
+could reach a Relu kink (or whose series has not converged) are evaluated directly
+instead: unit j of row n moved by +-h x[n, i], pushed through the downstream layers.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from scratchdl.functions import DELTA, sigmoid, softmax
 from scratchdl.layers import Affine, Dropout, Relu, Sigmoid
 from scratchdl.numgrad.series import ORDER, loss_series
 
-BLOCK = 4_000_000
-"""Most float64 numbers in one jet coefficient; units j are processed in blocks."""
+BLOCK = 250_000
+"""Most float64 numbers in one jet coefficient (N x J x widest layer after the next
+Affine): units j are processed in blocks that keep the jets in cache."""
 
 ROWS = 20_000
 """Most rows evaluated directly in one go."""
@@ -69,7 +71,7 @@ def affine_gradient(
                 X = np.concatenate([powers[0], np.ones((n, 1))], axis=1)
             reach = (h * np.abs(X[rows]) >= radius[rows, cols, None]) & (X[rows] != 0)
             p, i = np.nonzero(reach)
-            _correct(G, X, a, downstream, labels, h, rows[p], i, units[cols[p]],
+            _correct(G, X, a, downstream, outs, labels, h, rows[p], i, units[cols[p]],
                      coeffs[:, rows[p], cols[p]])
     G /= n
     gW = np.zeros((x.shape[1], d_out))
@@ -99,24 +101,38 @@ def _full_width(downstream: list, outs: list, d_out: int) -> int:
     return max(o.shape[1] for o in outs[kinds.index(Affine):])
 
 
-def _correct(G, X, a, downstream, labels, h, n, i, j, coeffs) -> None:
+def _correct(G, X, a, downstream, outs, labels, h, n, i, j, coeffs) -> None:
     """Replace the series terms of triples (n, i, j) in G by direct differences.
 
     coeffs: (M, R) the series coefficients of the R triples.
     """
     scale = h ** (ODD - 1.0)
-    rise = np.arange(min(n.size, ROWS))
     for s in range(0, n.size, ROWS):
         sl = slice(s, s + ROWS)
         nn, ii, jj = n[sl], i[sl], j[sl]
         x = X[nn, ii]
         series = (coeffs[ODD - 1, sl] * scale[:, None] * x ** ODD[:, None]).sum(axis=0)
-        plus, minus = a[nn], a[nn]
-        plus[rise[: nn.size], jj] += h * x
-        minus[rise[: nn.size], jj] -= h * x
-        direct = (row_losses(downstream, plus, nn, labels)
-                  - row_losses(downstream, minus, nn, labels)) / (2 * h)
+        direct = (unit_losses(downstream, outs, a, nn, jj, h * x, labels)
+                  - unit_losses(downstream, outs, a, nn, jj, -h * x, labels)) / (2 * h)
         np.add.at(G, (ii, jj), direct - series)
+
+
+def unit_losses(downstream: list, outs: list, a, rows, units, eps, labels) -> np.ndarray:
+    """Losses (R,) of rows `rows` with unit `units` of a moved by eps, each (R,).
+
+    Up to the next Affine only that unit changes, so it alone is carried; the
+    Affine's output is then its cached row plus the unit's change times its row of W.
+    """
+    base = a[rows, units]
+    u = base + eps
+    for k, layer in enumerate(downstream):
+        if type(layer) is Affine:
+            v = outs[k][rows] + (u - base)[:, None] * layer.params["W"][units]
+            return row_losses(downstream[k + 1:], v, rows, labels)
+        u, base = _row_local(layer, u, (rows, units)), outs[k][rows, units]
+    v = (outs[-1] if outs else a)[rows]
+    v[np.arange(rows.size), units] = u
+    return row_losses([], v, rows, labels)
 
 
 def row_losses(downstream: list, v: np.ndarray, rows: np.ndarray, labels: np.ndarray):
@@ -126,16 +142,21 @@ def row_losses(downstream: list, v: np.ndarray, rows: np.ndarray, labels: np.nda
     layers' own `forward` is not called, so their caches stay as they were.
     """
     for layer in downstream:
-        kind = type(layer)
-        if kind is Affine:
+        if type(layer) is Affine:
             v = v @ layer.params["W"] + layer.params["b"]
-        elif kind is Sigmoid:
-            v = sigmoid(v)
-        elif kind is Relu:
-            v = v * ~(v <= 0)
-        elif kind is Dropout:
-            v = v * layer.mask.reshape(layer.mask.shape[0], -1)[rows]
         else:
-            raise TypeError(f"no row-wise evaluation of {kind.__name__}")
+            v = _row_local(layer, v, rows)
     y = softmax(v)
     return -np.log(y[np.arange(rows.size), labels[rows]] + DELTA)
+
+
+def _row_local(layer, v: np.ndarray, index) -> np.ndarray:
+    """Sigmoid, Relu or (held) Dropout on v; index picks v's entries of the dropout mask."""
+    kind = type(layer)
+    if kind is Sigmoid:
+        return sigmoid(v)
+    if kind is Relu:
+        return v * ~(v <= 0)
+    if kind is Dropout:
+        return v * layer.mask.reshape(layer.mask.shape[0], -1)[index]
+    raise TypeError(f"no row-wise evaluation of {kind.__name__}")

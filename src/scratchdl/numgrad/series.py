@@ -11,17 +11,23 @@ function of that one number,
 This module computes c_1..c_M for all rows n and a block of units j at once, by
 pushing truncated power series ("jets") through the downstream layers. A jet is a
 pair: `value`, the unperturbed A_0, and `coeffs`, the coefficients A_1..A_d of
-eps^1..eps^d stacked along a first axis. The powers past d are exactly zero and
-are not stored: the perturbed unit itself is a + eps (d = 1), Affine maps, Relu and
-dropout masks keep d (they act on all coefficients in one operation), sigmoid, exp,
-division and log raise it to M, through exact recurrences for their coefficients
-(from y' = y (1 - y), E' = E U', ...). Leaving the zero terms out changes no
-rounding, so a Relu network pays for d = 1 until the softmax. Two layouts:
+eps^1..eps^d stacked along a first axis, so that one NumPy operation acts on every
+power, row and unit. The powers past d are exactly zero and are not stored: the
+perturbed unit itself is a + eps (d = 1); Affine maps, Relu and dropout masks keep
+d; sigmoid raises it to M (its Taylor coefficients are polynomials in y = sigmoid,
+`SIGMOID`, into which the jet is substituted, `compose`). Two layouts:
 
 - 'unit', right after the perturbed layer: value (N, J), coeffs (d, N, J), only
   the units j;
 - 'full', after the next Affine: value (N, 1, D), coeffs (d, N, J, D): every unit
   of the layer, for each perturbed unit j.
+
+At the loss, the logits U = U_0 + sum_m U_m eps^m meet softmax, exp and log. When
+they move along a line, U_0 + s(eps) w - reached in the 'unit' layout through the
+last Affine (w = its row j of W), or with d = 1 in the 'full' layout (w per row) -
+the class sums need only the moments sum_c exp(U_0c) w_c^r (`direction_loss_series`);
+otherwise exp is expanded class by class (`softmax_loss_series`). Both end in the
+exact recurrences of a quotient and a log, the loss's 1e-7 included (`_loss_of`).
 
 Relu is piecewise linear: its series is exact unless the perturbation crosses its
 kink. `loss_series` therefore also returns a radius r[n, j]: for |eps| < r no Relu
@@ -93,10 +99,12 @@ def loss_series(
         else:
             raise TypeError(f"no series through {kind.__name__}")
         value, logits = base, out
-    if full:
-        c = softmax_loss_series(value, coeffs, labels)
-    else:
+    if not full:
         c = direction_loss_series(logits, direction, coeffs, labels)
+    elif coeffs.shape[0] == 1:
+        c = direction_loss_series(value[:, 0], coeffs[0], np.ones((1, n, j)), labels)
+    else:
+        c = softmax_loss_series(value, coeffs, labels)
     radius[np.abs(c[-1]) * eps_max[:, None] ** ORDER > TAIL] = 0.0
     return c, radius
 
@@ -110,6 +118,11 @@ def _times_k(coeffs: np.ndarray) -> np.ndarray:
     """k A_k for the stacked A_1..A_d (the derivative's coefficients, times eps)."""
     k = np.arange(1, coeffs.shape[0] + 1, dtype=np.float64)
     return coeffs * k.reshape((-1,) + (1,) * (coeffs.ndim - 1))
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum_k a[k] b[k] over the first axis: the terms of a series product, all at once."""
+    return np.einsum("k...,k...->...", a, b)
 
 
 def powers(x: np.ndarray) -> np.ndarray:
@@ -165,7 +178,7 @@ def compose(phi: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         out[0] = phi[r - 1] if r else 0.0
         for p in range(1, ORDER - r + 1):
             k = min(p, d)
-            out[p] = (sigma[:k] * h[p - 1::-1][:k]).sum(axis=0)
+            out[p] = _dot(sigma[:k], h[p - 1::-1][:k])
         h = out
     return h[1:]
 
@@ -176,13 +189,17 @@ def kink_radius(value: np.ndarray, coeffs: np.ndarray, eps_max: np.ndarray) -> n
     value A_0: (N, J) or (N, 1, D); coeffs A_1..A_d: (d, N, J) or (d, N, J, D).
     |A(eps) - A_0| <= |eps| K with K = sum_m |A_m| eps_max^(m-1), so no input crosses
     while |eps| < |A_0| / K; the factor 2 keeps a wide margin. Inputs that do not
-    move (K = 0) never cross.
+    move (K = 0) never cross. Computed as 1 / max(2K / |A_0|), which is 0 where K = 0.
     """
-    e = eps_max.reshape((-1,) + (1,) * (coeffs.ndim - 2))
-    K = (np.abs(coeffs) * powers(e)[: coeffs.shape[0]]).sum(axis=0)
-    r = np.full(K.shape, np.inf)
-    np.divide(np.broadcast_to(np.abs(value), K.shape), 2.0 * K, out=r, where=K > 0)
-    return r.min(axis=-1) if coeffs.ndim == 4 else r
+    K = np.abs(coeffs[0])
+    if coeffs.shape[0] > 1:
+        e = eps_max.reshape((-1,) + (1,) * (coeffs.ndim - 2))
+        K += (np.abs(coeffs[1:]) * powers(e)[1 : coeffs.shape[0]]).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inverse = np.divide(K, np.abs(value), out=K)
+        if coeffs.ndim == 4:
+            inverse = np.fmax.reduce(inverse, axis=-1)
+        return 0.5 / np.nan_to_num(inverse, nan=0.0)
 
 
 def softmax_loss_series(value: np.ndarray, coeffs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -197,7 +214,7 @@ def softmax_loss_series(value: np.ndarray, coeffs: np.ndarray, labels: np.ndarra
     E[0] = np.exp(value - value.max(axis=-1, keepdims=True))
     for m in range(1, ORDER + 1):
         k = min(m, kU.shape[0])
-        E[m] = (kU[:k] * E[m - 1::-1][:k]).sum(axis=0) / m
+        E[m] = _dot(kU[:k], E[m - 1::-1][:k]) / m
     Y = np.take_along_axis(E, labels.reshape(1, -1, 1, 1), axis=-1)[..., 0]
     return _loss_of(E.sum(axis=-1), Y)
 
@@ -209,20 +226,27 @@ FACTORIAL = np.cumprod([1.0] + list(range(1, ORDER + 1)))
 def direction_loss_series(
     logits: np.ndarray, w: np.ndarray, sigma: np.ndarray, labels: np.ndarray
 ) -> np.ndarray:
-    """Coefficients c_1..c_M (M, N, J) of -log(softmax(U_0 + sigma_nj(eps) w_j)[t] + DELTA).
+    """Coefficients c_1..c_M (M, N, J) of -log(softmax(U_0 + sigma_nj(eps) w)[t] + DELTA).
 
-    logits U_0: (N, C); w: (J, C), the direction unit j moves the logits in (its row
-    of the last Affine's W, or e_j when unit j is a logit itself); sigma: (d, N, J),
-    how far, as a series in eps. First in s = sigma: with E = exp(U_0 - max U_0), the
-    class sum Z(s) = sum_c E_c exp(s w_c) has the coefficients mu_r / r!, with the
-    moments mu_r = sum_c E_c w_c^r (one matrix product for all units and r), and the
-    label's term Y(s) = E_t exp(s w_t) has E_t w_t^r / r!. Then s = sigma(eps) is
-    substituted (`compose`). No (N, J, C) array is formed.
+    logits U_0: (N, C); w: the direction unit j moves the logits in, (J, C) (its row
+    of the last Affine's W, or e_j when unit j is a logit itself) or (N, J, C) (one
+    per row, for a Relu network's earlier layers); sigma: (d, N, J), how far, as a
+    series in eps. First in s = sigma: with E = exp(U_0 - max U_0), the class sum
+    Z(s) = sum_c E_c exp(s w_c) has the coefficients mu_r / r! with the moments
+    mu_r = sum_c E_c w_c^r (for a shared w, one matrix product for all units and r),
+    and the label's term Y(s) = E_t exp(s w_t) has E_t w_t^r / r!. Then s = sigma(eps)
+    is substituted (`compose`).
     """
     rows = np.arange(logits.shape[0])
     E = np.exp(logits - logits.max(axis=1, keepdims=True))
-    Z = E @ (powers(w) / FACTORIAL.reshape(-1, 1, 1)).transpose(0, 2, 1)
-    Y = powers(w.T[labels]) * (E[rows, labels][:, None] / FACTORIAL.reshape(-1, 1, 1))
+    factorial = FACTORIAL.reshape(-1, 1, 1)
+    if w.ndim == 2:
+        Z = E @ (powers(w) / factorial).transpose(0, 2, 1)
+        w_t = w.T[labels]
+    else:
+        Z = np.einsum("nc,rnjc->rnj", E, powers(w)) / factorial
+        w_t = np.take_along_axis(w, labels.reshape(-1, 1, 1), axis=-1)[..., 0]
+    Y = powers(w_t) * (E[rows, labels][:, None] / factorial)
     return compose(_loss_of(Z, Y), sigma)
 
 
@@ -238,7 +262,7 @@ def _quotient(Y: np.ndarray, Z: np.ndarray) -> np.ndarray:
     z = Z[1:] / Z[0]
     P = Y / Z[0]
     for m in range(1, ORDER + 1):
-        P[m] -= (z[:m] * P[m - 1::-1]).sum(axis=0)
+        P[m] -= _dot(z[:m], P[m - 1::-1])
     return P
 
 
@@ -250,6 +274,6 @@ def _log(Q: np.ndarray) -> np.ndarray:
     kL = np.empty_like(q)
     L[0] = kL[0] = q[0]
     for m in range(2, ORDER + 1):
-        L[m - 1] = q[m - 1] - (kL[: m - 1] * q[m - 2::-1]).sum(axis=0) / m
+        L[m - 1] = q[m - 1] - _dot(kL[: m - 1], q[m - 2::-1]) / m
         kL[m - 1] = m * L[m - 1]
     return L
