@@ -54,6 +54,9 @@ converged (huge weights or unnormalized inputs) and is evaluated directly."""
 ROW_LOCAL = (Affine, Sigmoid, Relu, Dropout)
 """Layers this module can push a series through (exact types)."""
 
+FACTORIAL = np.cumprod([1.0] + list(range(1, ORDER + 1)))
+"""r! for r = 0..M."""
+
 
 def loss_series(
     downstream: list,
@@ -142,7 +145,7 @@ def _sigmoid_polynomials() -> np.ndarray:
     """
     q, rows = np.array([1.0]), []
     for m in range(1, ORDER + 1):
-        rows.append(np.pad(q, (0, ORDER - q.size)) / np.prod(np.arange(1.0, m + 1)))
+        rows.append(np.pad(q, (0, ORDER - q.size)) / FACTORIAL[m])
         q = P.polyadd(P.polymul([1.0, -2.0], q), P.polymul([0.0, 1.0, -1.0], P.polyder(q)))
     return np.array(rows)
 
@@ -189,7 +192,8 @@ def kink_radius(value: np.ndarray, coeffs: np.ndarray, eps_max: np.ndarray) -> n
     value A_0: (N, J) or (N, 1, D); coeffs A_1..A_d: (d, N, J) or (d, N, J, D).
     |A(eps) - A_0| <= |eps| K with K = sum_m |A_m| eps_max^(m-1), so no input crosses
     while |eps| < |A_0| / K; the factor 2 keeps a wide margin. Inputs that do not
-    move (K = 0) never cross. Computed as 1 / max(2K / |A_0|), which is 0 where K = 0.
+    move (K = 0) never cross. Over the D inputs of a 'full' jet, the smallest radius
+    is 0.5 / max(K / |A_0|) (infinite where nothing moves).
     """
     K = np.abs(coeffs[0])
     if coeffs.shape[0] > 1:
@@ -217,10 +221,6 @@ def softmax_loss_series(value: np.ndarray, coeffs: np.ndarray, labels: np.ndarra
         E[m] = _dot(kU[:k], E[m - 1::-1][:k]) / m
     Y = np.take_along_axis(E, labels.reshape(1, -1, 1, 1), axis=-1)[..., 0]
     return _loss_of(E.sum(axis=-1), Y)
-
-
-FACTORIAL = np.cumprod([1.0] + list(range(1, ORDER + 1)))
-"""r! for r = 0..M."""
 
 
 def direction_loss_series(
