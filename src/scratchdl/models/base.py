@@ -32,6 +32,8 @@ class ParamDict(dict):
             raise KeyError(f"{name!r} is not a parameter of this model; it has {list(self)}")
         layer, key = self.bindings[name]
         old = layer.params[key]
+        if value is old:  # an in-place update, `params[key] -= ...`: nothing to rebind
+            return
         value = asarray(value)
         if value.shape != old.shape:
             raise ValueError(
