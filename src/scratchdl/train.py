@@ -26,13 +26,12 @@ from tqdm import tqdm
 
 from scratchdl.backend import asarray, on_gpu, to_numpy
 from scratchdl.errors import DivergenceError, ModelFileError, ScratchdlError, UsageError
-from scratchdl.io import assign_arrays, model_arrays, read_npz, write_npz
+from scratchdl.io import CHECKPOINT_FORMAT, assign_arrays, model_arrays, read_npz, write_npz
 from scratchdl.models import Net
 from scratchdl.optim import get_optimizer
 from scratchdl.threads import blas_threads, default_blas_threads, in_background
 
 CHECKPOINT = "checkpoint.npz"
-CHECKPOINT_FORMAT = "scratchdl-checkpoint"
 GRADIENTS = ("backprop", "numerical")
 
 
