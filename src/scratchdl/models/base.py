@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from scratchdl.backend import asarray, xp
+from scratchdl.functions import label_indices
 from scratchdl.layers import Layer, SoftmaxWithLoss
 
 
@@ -138,9 +139,8 @@ class Net:
 
     def accuracy(self, x, t, batch_size: int | None = None) -> float:
         """Fraction of x classified as t (labels or one-hot), in inference mode."""
-        if t.ndim != 1:
-            t = t.argmax(axis=1)
-        return int((self.predict_labels(x, batch_size) == asarray(t)).sum()) / x.shape[0]
+        labels = label_indices(asarray(t), x.shape[0])
+        return int((self.predict_labels(x, batch_size) == labels).sum()) / x.shape[0]
 
     def gradient(self, x, t) -> dict:
         """Backprop: forward in training mode, backward through every layer.

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from scratchdl.functions import label_indices
 from scratchdl.gradient import H
 from scratchdl.layers import Affine, SoftmaxWithLoss
 from scratchdl.numgrad.affine import affine_gradient
@@ -32,7 +33,7 @@ def loss_and_numerical_gradient(model, x, t) -> tuple[float, dict[str, np.ndarra
             if hasattr(layer, "frozen"):
                 layer.frozen = True
         loss = float(model.last_layer.forward(outs[-1], t)) + model.weight_decay()
-        labels = _labels(t, outs[-1].shape)
+        labels = label_indices(t, x.shape[0])
         grads = {}
         for k, layer in enumerate(model.layers):
             names = {key: name for name, (lay, key) in model.params.bindings.items()
@@ -44,13 +45,6 @@ def loss_and_numerical_gradient(model, x, t) -> tuple[float, dict[str, np.ndarra
             grads[name] = grads[name] + decay_difference(model.params[name],
                                                          model.weight_decay_lambda, H)
     return loss, {name: grads[name] for name in model.params}
-
-
-def _labels(t: np.ndarray, scores_shape: tuple) -> np.ndarray:
-    """Label indices (N,) from labels or one-hot rows, as `cross_entropy_error` reads t."""
-    if t.size == np.prod(scores_shape):
-        return t.reshape(scores_shape).argmax(axis=1)
-    return t.reshape(-1).astype(np.intp)
 
 
 def _layer_gradient(model, k: int, ins: list, outs: list, t, labels) -> dict:
