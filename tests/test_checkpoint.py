@@ -230,7 +230,7 @@ def test_resume_refuses_a_damaged_checkpoint(damage, mnist, tmp_path, capsys):
     assert not (tmp_path / "model.npz").exists()
 
 
-def test_resume_can_extend_a_finished_run(tmp_path):
+def test_resume_can_extend_a_finished_run(tmp_path, mnist):
     """`--resume DIR --iters N` trains a finished run further, bit-identical to one long run."""
     from scratchdl.cli import main
 
@@ -243,7 +243,7 @@ def test_resume_can_extend_a_finished_run(tmp_path):
     assert_bit_identical(arrays_of(extended), arrays_of(straight))
 
 
-def test_resume_refuses_to_change_the_recipe(tmp_path, capsys):
+def test_resume_refuses_to_change_the_recipe(tmp_path, capsys, mnist):
     from scratchdl.cli import main
 
     ckpt = tmp_path / "ckpt"

@@ -74,7 +74,7 @@ def test_trainer_rejects_bad_settings(mnist):
         Trainer(net, x_train, t_train, x_test, t_test, iters=1, gradient="magic")
 
 
-def test_cli_train_save_evaluate_predict(tmp_path, capsys):
+def test_cli_train_save_evaluate_predict(tmp_path, capsys, mnist):
     model = tmp_path / "model.npz"
     assert main(["train", "--iters", "700", "--activation", "relu", "--save", str(model)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
@@ -90,7 +90,7 @@ def test_cli_train_save_evaluate_predict(tmp_path, capsys):
     assert capsys.readouterr().out.startswith(f"test acc {test_acc:.4f}")
 
 
-def test_cli_quiet_prints_only_the_final_line(capsys):
+def test_cli_quiet_prints_only_the_final_line(capsys, mnist):
     assert main(["train", "--iters", "20", "--quiet", "--model", "multi-layer",
                  "--hidden", "20,20", "--optimizer", "adam", "--lr", "0.001",
                  "--batchnorm", "--dropout", "0.2", "--weight-decay", "1e-4"]) == 0
