@@ -10,8 +10,11 @@ class Layer:
     `grads` their gradients after `backward`, under the same names. Layers never
     modify their input or `dout` in place. `input_grad = False` lets `backward`
     skip dx (returning None): a network sets it on its first layer, whose dx
-    nobody uses.
+    nobody uses. `splits_batch` is True for layers that split their batch over
+    worker threads (`scratchdl.threads.parallel_map`).
     """
+
+    splits_batch = False
 
     def __init__(self) -> None:
         self.params: dict = {}

@@ -84,6 +84,7 @@ class Convolution(Layer):
         self.stride = stride
         self.pad = pad
         self.fast = fast
+        self.splits_batch = fast
 
     def forward(self, x, train: bool = True):
         FN, C, FH, FW = self.params["W"].shape

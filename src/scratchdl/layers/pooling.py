@@ -77,6 +77,7 @@ class Pooling(Layer):
         self.stride = stride
         self.pad = pad
         self.fast = fast
+        self.splits_batch = fast
 
     def forward(self, x, train: bool = True):
         N, C, H, W = x.shape
