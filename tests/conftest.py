@@ -112,8 +112,6 @@ def mnist_nchw():
 
 
 @pytest.fixture(params=[0, 10**9], ids=["rows", "exact-columns"])
-def columns(request, monkeypatch):
-    """Run a convolution test with stride-1 whole-row columns forced on, then off."""
-    from scratchdl.layers import convolution
-
-    monkeypatch.setattr(convolution, "ROWS_MIN_K", request.param)
+def columns(request) -> int:
+    """A FastConvolution's `rows_min_k` that forces stride-1 whole-row columns on, then off."""
+    return request.param

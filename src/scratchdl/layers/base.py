@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 
 class Layer:
     """A layer of the book's computational graph (chapter 5).
@@ -26,3 +28,10 @@ class Layer:
 
     def backward(self, dout):
         raise NotImplementedError
+
+
+def check_int(layer: str, name: str, value, low: int) -> int:
+    """`value` as an int of at least `low`, else a ValueError quoting it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{layer} needs {name} to be an integer >= {low}, got {name}={value!r}")
+    return int(value)
