@@ -27,11 +27,8 @@ def loss_and_numerical_gradient(model, x, t) -> tuple[float, dict[str, np.ndarra
     """
     x = np.asarray(x, dtype=np.float64)
     t = np.asarray(t)
-    with _float64_params(model), _held_state(model):
+    with held_for_differences(model):
         ins, outs = _forward(model.layers, x)
-        for layer in model.layers:
-            if hasattr(layer, "frozen"):
-                layer.frozen = True
         loss = float(model.last_layer.forward(outs[-1], t)) + model.weight_decay()
         labels = label_indices(t, x.shape[0])
         grads = {}
@@ -84,6 +81,18 @@ def _forward(layers: list, x: np.ndarray) -> tuple[list, list]:
         x = layer.forward(x, True)
         outs.append(x)
     return ins, outs
+
+
+@contextmanager
+def held_for_differences(model):
+    """The model as central differences need it, put back afterwards: parameters in
+    float64, Dropout masks held (`frozen`: the next forward draws them, later ones
+    reuse them), BatchNormalization's running statistics restored."""
+    with _float64_params(model), _held_state(model):
+        for layer in model.layers:
+            if hasattr(layer, "frozen"):
+                layer.frozen = True
+        yield
 
 
 @contextmanager
