@@ -120,7 +120,9 @@ class Net:
         return any(layer.splits_batch for layer in self.layers)
 
     def predict(self, x, train: bool = False):
-        """Scores before softmax. x: (N, ...) -> (N, output_size)."""
+        """Scores before softmax. x: (N, ...) -> (N, output_size), on the active device
+        (x may be on the host: it is moved there)."""
+        x = asarray(x)
         with self.blas_threads():
             for layer in self.layers:
                 x = layer.forward(x, train)
@@ -193,7 +195,7 @@ class Net:
         if fast:
             self.last_loss, grads = loss_and_numerical_gradient(self, x, t)
             return grads
-        x = asarray(x, np.float64)
+        x, t = asarray(x, np.float64), asarray(t)
         with held_for_differences(self):
             self.last_loss = self.loss(x, t, train=True)  # draws the masks the loop holds
 
