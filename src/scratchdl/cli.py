@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from scratchdl import __version__
+from scratchdl.backend import use_device
 from scratchdl.errors import ScratchdlError
 
 COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show"]
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "device"):
+            use_device(args.device)
         return args.func(args) or 0
     except ScratchdlError as e:
         print(f"scratchdl: error: {e}", file=sys.stderr)

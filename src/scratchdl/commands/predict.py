@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from scratchdl.backend import to_numpy
-from scratchdl.commands.common import flat_input
+from scratchdl.commands.common import add_device_arg, flat_input
 from scratchdl.functions import softmax
 from scratchdl.image import load_digit
 from scratchdl.io import load_model
@@ -24,6 +24,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("model", metavar="MODEL.npz", help="a model saved by `scratchdl train --save`")
     p.add_argument("image", metavar="IMAGE", help="a PNG, JPEG, ... file")
+    add_device_arg(p)
     p.set_defaults(func=run)
 
 
