@@ -173,3 +173,17 @@ def test_divergence_later_in_a_run_keeps_the_checkpoint_before_it(mnist, tmp_pat
     assert str(info.value).endswith(f"the last good checkpoint is kept in {tmp_path}")
     with np.load(tmp_path / CHECKPOINT, allow_pickle=False) as npz:
         assert json.loads(str(npz[HEADER]))["iteration"] == 60
+
+
+def test_the_message_suggests_a_rate_when_none_was_given(mnist):
+    """No lr in optimizer_param: the optimizer's own default (momentum: 0.01) is the base."""
+    (x_train, t_train), (x_test, t_test) = mnist
+    net = TwoLayerNet(784, 20, 10, rng=0)
+    trainer = Trainer(net, x_train[:300], t_train[:300], x_test[:30], t_test[:30], iters=5,
+                      optimizer="momentum", optimizer_param={"momentum": 0.9}, verbose=False,
+                      callbacks=[DivergenceGuard()])
+    assert trainer.optimizer.lr == 0.01
+    net.params["W1"][0, 0] = np.nan
+    with pytest.raises(DivergenceError, match=r"^training diverged at iteration 1: the loss "
+                       r"became nan; try a smaller learning rate \(--lr 0.001\)$"):
+        trainer.train()

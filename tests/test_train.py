@@ -273,3 +273,30 @@ def test_numerical_training_logs_the_loss_it_differentiated(mnist):
                       mini_batch_size=10, gradient="numerical", rng=rng, verbose=False)
     trainer.train()
     assert trainer.history.train_loss == differentiated
+
+
+class EvaluationLog:
+    """Records what callbacks hear of evaluations."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def on_evaluation_begin(self, trainer, total):
+        self.events.append(["begin", total, 0])
+
+    def on_evaluation_progress(self, trainer, n):
+        self.events[-1][2] += n
+
+    def on_evaluation_end(self, trainer):
+        self.events[-1][0] = "done"
+
+
+def test_evaluations_report_their_progress_and_the_final_one_is_timed(mnist):
+    """Each evaluation tells the callbacks its size and its progress (a bar shows on a
+    terminal when one takes more than two seconds); the final one, on all 70,000
+    images, is timed apart from training."""
+    log = EvaluationLog()
+    trainer = seed_trainer(mnist, iters=2, evaluate_sample_num_per_epoch=5000, callbacks=[log])
+    trainer.train()
+    assert log.events == [["done", 10000, 10000], ["done", 70000, 70000]]
+    assert trainer.eval_seconds > 0 and trainer.elapsed > 0

@@ -111,7 +111,8 @@ class Trainer:
         self.evaluate_sample_num = evaluate_sample_num_per_epoch
         self.gradient = gradient
         try:
-            self.optimizer = get_optimizer(optimizer, **(optimizer_param or {"lr": 0.01}))
+            options = {"lr": 0.01} if optimizer_param is None else optimizer_param
+            self.optimizer = get_optimizer(optimizer, **options)
         except (TypeError, ValueError) as e:
             raise UsageError(str(e)) from None
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
