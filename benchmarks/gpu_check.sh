@@ -16,7 +16,7 @@
 #   $GPU_CHECK_LOGS     where each step's output goes (default $OUT/gpu-check, else
 #              /tmp/gpu-check)
 #
-# Steps, each under its own time limit (the limits add up to 455 s):
+# Steps, each under its own time limit (the limits add up to 465 s):
 #   1. the environment: what is missing installed from the wheels, scratchdl from src/
 #      (PYTHONPATH, no install), the GPU's name and the versions
 #   2. the test suite's GPU parametrisation on the real CuPy: pytest --xp cupy -m xp
@@ -26,7 +26,9 @@
 #   5. the seed recipe with --gradient numerical, full length, on the GPU; target <= 60 s
 #   6. SimpleConvNet and DeepConvNet, one epoch each, on the GPU
 #   7. the same three recipes in PyTorch on the same GPU (benchmarks/torch_recipes.py)
-#   8. the table: training seconds (as `scratchdl train` reports them, evaluations inside
+#   8. the convnets' fast engines against the book's classes on the GPU
+#      (benchmarks/gpu_engines.py): whether the networks should build the book's there
+#   9. the table: training seconds (as `scratchdl train` reports them, evaluations inside
 #      training included, the final evaluation apart), test accuracy, ratio to PyTorch,
 #      target, met. Exit status 0 when every step ran and every target is met, else 1.
 set -uo pipefail
@@ -63,7 +65,7 @@ step() {  # step NAME LIMIT_SECONDS COMMAND...: run with a time limit, log, prin
         "$status" "$([ "$status" = 124 ] && echo " (over its ${limit} s limit)")"
     if [ "$status" != 0 ]; then
         [[ $name == warm-* ]] || FAILED=1  # a warm-up only fills CuPy's kernel cache
-        tail -n 5 "$LOGS/$name.log" | sed 's/^/    /'
+        tail -n 5 "$LOGS/$name.log" | awk '{print "    " $0}'
     fi
     return "$status"
 }
@@ -109,15 +111,15 @@ echo "data: $DATA; logs: $LOGS"
 
 # 2. The tests marked xp, on the real CuPy.
 step pytest 130 "$PYTHON" -m pytest -q -p no:cacheprovider --xp cupy -m xp tests
-grep -E "passed|failed|error" "$LOGS/pytest.log" | tail -n 1 | sed 's/^/    /'
+grep -E "passed|failed|error" "$LOGS/pytest.log" | tail -n 1 | awk '{print "    " $0}'
 
 # 3. Warm-up: compile and cache the kernels each recipe uses (not timed below).
 TRAIN=("$PYTHON" -m scratchdl train --device gpu --quiet)
 SHORT=(--iters 3 --evaluate-sample-num 2000)
-step warm-seed 20 "${TRAIN[@]}" "${SHORT[@]}"
-step warm-numeric 20 "${TRAIN[@]}" "${SHORT[@]}" --gradient numerical
-step warm-simple 20 "${TRAIN[@]}" "${SHORT[@]}" --model simple-conv
-step warm-deep 20 "${TRAIN[@]}" "${SHORT[@]}" --model deep-conv
+step warm-seed 15 "${TRAIN[@]}" "${SHORT[@]}"
+step warm-numeric 15 "${TRAIN[@]}" "${SHORT[@]}" --gradient numerical
+step warm-simple 15 "${TRAIN[@]}" "${SHORT[@]}" --model simple-conv
+step warm-deep 15 "${TRAIN[@]}" "${SHORT[@]}" --model deep-conv
 
 # 4-6. The recipes on the GPU.
 step seed 30 "${TRAIN[@]}"
@@ -128,7 +130,11 @@ step deep-conv 45 "${TRAIN[@]}" --model deep-conv --epochs 1
 # 7. PyTorch on the same GPU.
 step pytorch 60 "$PYTHON" benchmarks/torch_recipes.py --device cuda seed simple-conv deep-conv
 
-# 8. The table.
+# 8. The engines of the convolutions, on the GPU.
+step engines 30 "$PYTHON" benchmarks/gpu_engines.py --device gpu --rounds 3 --iters 30
+awk '{print "    " $0}' "$LOGS/engines.log"
+
+# 9. The table.
 "$PYTHON" - "$LOGS" <<'EOF' || FAILED=1
 import re
 import sys

@@ -291,6 +291,7 @@ class EvaluationLog:
         self.events[-1][0] = "done"
 
 
+@pytest.mark.xp
 def test_evaluations_report_their_progress_and_the_final_one_is_timed(mnist):
     """Each evaluation tells the callbacks its size and its progress (a bar shows on a
     terminal when one takes more than two seconds); the final one, on all 70,000
