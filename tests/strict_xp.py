@@ -179,7 +179,8 @@ def _on_device(fn, what: str):
 
 
 class StrictUfunc:
-    """A NumPy ufunc on device arrays, with its methods (`add.at`, `maximum.reduce`)."""
+    """A NumPy ufunc on device arrays, with CuPy's methods (`add.at`, `add.reduceat`,
+    `maximum.reduce`)."""
 
     def __init__(self, ufunc: np.ufunc) -> None:
         self.ufunc = ufunc
@@ -211,6 +212,9 @@ class StrictUfunc:
 
     def reduce(self, *args, **kwargs):
         return self._method("reduce", args, kwargs)
+
+    def reduceat(self, *args, **kwargs):
+        return self._method("reduceat", args, kwargs)
 
 
 def _as_strided(x, shape=None, strides=None):
