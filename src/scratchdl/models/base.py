@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.backend import asarray, on_gpu, to_numpy, xp
+from scratchdl.backend import asarray, on_gpu, xp
 from scratchdl.functions import label_indices
 from scratchdl.gradient import numerical_gradient as book_numerical_gradient
 from scratchdl.layers import Layer, SoftmaxWithLoss
@@ -29,7 +29,9 @@ class ParamDict(dict):
         self.bindings: dict[str, tuple[Layer, str]] = {}
 
     def bind(self, name: str, layer: Layer, key: str) -> None:
+        """Name the layer's parameter `key`, moved to the active device if it is not there."""
         self.bindings[name] = (layer, key)
+        layer.params[key] = asarray(layer.params[key])
         super().__setitem__(name, layer.params[key])
 
     def __setitem__(self, name: str, value) -> None:
@@ -207,7 +209,7 @@ class Net:
             def loss_W(W):
                 return self.loss(x, t, train=True)
 
-            return {name: to_numpy(book_numerical_gradient(loss_W, self.params[name]))
+            return {name: book_numerical_gradient(loss_W, self.params[name])
                     for name in self.params}
 
     def buffers(self) -> dict:
