@@ -292,3 +292,22 @@ def test_a_model_made_on_the_device_loads_on_the_cpu(tmp_path, mnist, xp_module)
     loaded, _ = load_model(tmp_path / "m.npz")
     assert isinstance(loaded.params["W1"], np.ndarray)
     assert loaded.accuracy(x_test, t_test) == accuracy
+
+
+def test_numerical_gradients_on_the_device(fake_gpu, mnist, tmp_path, capsys):
+    """The numerical engine runs on the device: the numerical seed recipe's first steps
+    agree with the CPU's, and the book's gradient check passes there."""
+    runs = {}
+    for device in ("cpu", "gpu"):
+        path = tmp_path / f"{device}.npz"
+        code, _, err = run_cli(["train", "--gradient", "numerical", "--iters", "5",
+                                "--evaluate-sample-num", "100", "--quiet", "--save", path,
+                                "--device", device], capsys)
+        assert code == 0 and "error" not in err, err  # 5 steps: a warning of chance level
+        runs[device] = arrays_of(path)
+    for key, value in runs["cpu"].items():
+        np.testing.assert_allclose(runs["gpu"][key], value, rtol=1e-9, atol=1e-12)
+    for model in ("multi-layer", "simple-conv"):
+        code, out, err = run_cli(["gradcheck", "--model", model, "--device", "gpu"], capsys)
+        assert (code, err) == (0, ""), err
+        assert "gradient check passed" in out
