@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from scratchdl.commands.common import add_data_args, flat_input, inference_threads
+from scratchdl.commands.common import add_data_args, flat_input
 from scratchdl.io import load_model
-from scratchdl.threads import blas_threads
 
 
 def add_parser(sub) -> None:
@@ -24,7 +23,6 @@ def run(args: argparse.Namespace) -> int:
     dataset = args.dataset or header.get("hyperparameters", {}).get("dataset", "mnist")
     _, (x_test, t_test) = load_mnist(flatten=flat_input(model.config), dataset=dataset,
                                      data_dir=args.data_dir)
-    with blas_threads(inference_threads(model.config)):
-        acc = model.accuracy(x_test, t_test)
+    acc = model.accuracy(x_test, t_test)
     print(f"test acc {acc:.4f} ({x_test.shape[0]} {dataset} test images)")
     return 0

@@ -16,12 +16,10 @@ from scratchdl.backend import to_numpy
 from scratchdl.commands.common import (
     add_data_args,
     flat_input,
-    inference_threads,
     positive_int,
 )
 from scratchdl.errors import ModelFileError
 from scratchdl.io import load_model
-from scratchdl.threads import blas_threads
 
 
 def add_parser(sub) -> None:
@@ -62,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = args.dataset or header.get("hyperparameters", {}).get("dataset", "mnist")
     _, (x_test, t_test) = load_mnist(flatten=flat_input(model.config), dataset=dataset,
                                      data_dir=args.data_dir)
-    with blas_threads(inference_threads(model.config)):
-        predicted = to_numpy(model.predict_labels(x_test))
+    predicted = to_numpy(model.predict_labels(x_test))
     wrong = np.flatnonzero(predicted != t_test)
     shown = wrong[: args.max_images]
     images = x_test[shown].reshape(len(shown), 28, 28)
