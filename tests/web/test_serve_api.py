@@ -265,7 +265,7 @@ def test_serve_a_bad_model_file(tmp_path, capsys):
     bad.write_text("not a model\n")
     code, out, err = run_cli(["serve", bad], capsys)
     assert code == 1 and out == "" and len(err.splitlines()) == 1
-    assert err.startswith(f"scratchdl: error: {bad} is not a scratchdl file")
+    assert err.startswith(f"scratchdl: error: {bad} is not a scratchdl model file")
     code, _, err = run_cli(["serve", tmp_path / "missing.npz"], capsys)
     assert code == 1 and "no such file" in err
 
