@@ -235,19 +235,24 @@ def test_clear_empties_the_pad_and_the_preview(page):
 
 
 def test_bad_and_oversize_files_say_why(page):
-    """Not an image: the server's error is shown. Over 5 MiB: refused before sending."""
+    """Not an image: the server's error is shown, and no reading. Over 5 MiB: refused
+    before sending."""
     from playwright.sync_api import expect
 
     start = summary(page)["sent"]
+    mouse_stroke(page, [(0.5, 0.2), (0.5, 0.8)])
+    check_reading(settle(page, start + 1))
     drop(page, "notes.txt", b"a seven, honestly\n", "text/plain")
-    settle(page, start + 1)
+    shown = settle(page, start + 2)
+    assert max(shown["preview"]) == 0 and shown["digit"] == "–"
+    assert shown["probabilities"] == [0] * 10
     status = page.locator("#status")
     expect(status).to_have_class("error")
     expect(status).to_contain_text("is not an image PIL can read")
     page.set_input_files("#file", files=[{"name": "huge.png", "mimeType": "image/png",
                                           "buffer": bytes(6 * 1024 * 1024)}])
     expect(status).to_have_text("huge.png is 6.0 MiB; the limit is 5 MiB")
-    assert summary(page)["sent"] == start + 1
+    assert summary(page)["sent"] == start + 2
     info = json.loads(page.evaluate("async () => JSON.stringify(await (await fetch('/api/model'))"
                                     ".json())"))
     assert info["max_upload_bytes"] == 5 * 1024 * 1024
