@@ -14,7 +14,8 @@ from scratchdl import __version__
 from scratchdl.backend import use_device
 from scratchdl.errors import ScratchdlError
 
-COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show"]
+COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show",
+            "serve"]
 """Modules of `scratchdl.commands`, each with `add_parser(subparsers)`."""
 
 
