@@ -13,7 +13,8 @@ import sys
 from scratchdl import __version__
 from scratchdl.errors import ScratchdlError
 
-COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show"]
+COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show",
+            "import_book"]
 """Modules of `scratchdl.commands`, each with `add_parser(subparsers)`."""
 
 
