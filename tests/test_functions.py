@@ -6,6 +6,7 @@ import pytest
 from scratchdl.functions import (
     cross_entropy_error,
     identity_function,
+    label_indices,
     mean_squared_error,
     relu,
     sigmoid,
@@ -73,3 +74,39 @@ def test_mean_squared_error_book_example():
     t = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
     y = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
     assert mean_squared_error(np.array(y), np.array(t)) == pytest.approx(0.0975)
+
+
+def test_the_books_printed_examples_take_integers_and_lists():
+    """Chapter 3's examples as the book types them: integer arrays and lists."""
+    assert step_function(np.array([-1.0, 1.0, 2.0])).tolist() == [0, 1, 1]
+    assert step_function([-1, 1, 2]).tolist() == [0, 1, 1]
+    np.testing.assert_allclose(sigmoid([-1, 1, 2]), [0.26894142, 0.73105858, 0.88079708],
+                               atol=1e-8)
+    assert relu([-1, 0, 2]).tolist() == [0, 0, 2]
+    # 3.5.2: np.exp(a) / np.sum(np.exp(a)) overflows; softmax subtracts the max first
+    np.testing.assert_allclose(softmax(np.array([1010, 1000, 990])),
+                               [9.99954600e-01, 4.53978686e-05, 2.06106005e-09], rtol=1e-6)
+    np.testing.assert_allclose(softmax([0.3, 2.9, 4.0]), [0.01821127, 0.24519181, 0.73659691],
+                               atol=1e-8)
+    np.testing.assert_allclose(softmax([[1, 2], [3, 3]]),
+                               [[1 / (1 + np.e), np.e / (1 + np.e)], [0.5, 0.5]], rtol=1e-15)
+
+
+def test_the_books_loss_examples_take_lists():
+    """Chapter 4.2's examples, t one-hot, as lists; and a single label for one row."""
+    t = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+    y = [0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]
+    assert mean_squared_error(y, t) == pytest.approx(0.0975)
+    assert cross_entropy_error(y, t) == pytest.approx(0.510825457099338)
+    assert cross_entropy_error(np.array(y), 2) == pytest.approx(0.510825457099338)
+    y2 = [0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0]
+    assert mean_squared_error(y2, t) == pytest.approx(0.5975)
+    assert cross_entropy_error(y2, t) == pytest.approx(2.302584092994546)
+
+
+def test_label_indices_reads_both_forms_of_t():
+    assert label_indices([[0, 1, 0], [1, 0, 0]], 2).tolist() == [1, 0]
+    assert label_indices([2, 0], 2).tolist() == [2, 0]
+    assert label_indices([[2], [0]], 2).tolist() == [2, 0]  # labels as a column
+    assert label_indices([0, 0, 1], 1).tolist() == [2]  # one row, one-hot
+    assert label_indices(np.uint8(7), 1).tolist() == [7]

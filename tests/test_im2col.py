@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchdl.layers.im2col import col2im, col2im_t, conv_output_size, im2col, im2col_t
+from scratchdl.layers.fast_im2col import col2im_t, im2col_t
+from scratchdl.layers.im2col import col2im, conv_output_size, im2col
 
 
 def im2col_loop(x, FH, FW, stride, pad):

@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchdl.gradient import H
-from scratchdl.gradient import numerical_gradient as book_numerical_gradient
 from scratchdl.layers import Affine, Layer, Relu, Sigmoid
 from scratchdl.models import MultiLayerNet, MultiLayerNetExtend, Net, SimpleConvNet, TwoLayerNet
 from scratchdl.numgrad import numerical_gradient, series
@@ -22,12 +21,8 @@ TOL = 1e-9
 
 
 def naive(model: Net, x, t) -> dict:
-    """The book's method on every parameter."""
-
-    def loss_W(_):
-        return model.loss(x, t, train=True)
-
-    return {name: book_numerical_gradient(loss_W, model.params[name]) for name in model.params}
+    """The book's method on every parameter: its loop over `gradient.numerical_gradient`."""
+    return model.numerical_gradient(x, t, fast=False)
 
 
 def naive_at(model: Net, x, t, name: str, indices) -> np.ndarray:
@@ -280,3 +275,14 @@ def test_matches_naive_property(activation, batch, density, scale, decay, seed):
                           weight_decay_lambda=decay, rng=seed)
     x, t = sparse_inputs(rng, batch, 9, density), rng.integers(0, 3, batch)
     assert max_diff(numerical_gradient(model, x, t), naive(model, x, t)) <= TOL
+
+
+def test_the_books_loop_on_a_float32_model_runs_in_float64_and_leaves_it_as_it_was():
+    rng = np.random.default_rng(11)
+    model = TwoLayerNet(30, 8, 6, weight_init_std=0.5, rng=1, dtype=np.float32)
+    x, t = sparse_inputs(rng, 4, 30), rng.integers(0, 6, 4)
+    before = {name: p.copy() for name, p in model.params.items()}
+    book = model.numerical_gradient(x, t, fast=False)
+    assert max_diff(book, model.numerical_gradient(x, t)) < TOL
+    for name, p in model.params.items():
+        assert p.dtype == np.float32 and np.array_equal(p, before[name])

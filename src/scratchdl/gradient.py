@@ -9,12 +9,14 @@ element by +-h, evaluate f, restore. Training uses the fast engine in
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from scratchdl.backend import to_numpy
-from scratchdl.layers import Dropout
-from scratchdl.models.base import Net
+
+if TYPE_CHECKING:
+    from scratchdl.models.base import Net
 
 H = 1e-4
 """The book's step for central differences."""
@@ -74,7 +76,7 @@ def gradient_check(model: Net, x, t) -> dict[str, tuple[float, float, float]]:
     Every Dropout layer is frozen meanwhile: backprop draws the mask, the numerical
     gradient reuses it.
     """
-    dropouts = [layer for layer in model.layers if isinstance(layer, Dropout)]
+    dropouts = [layer for layer in model.layers if hasattr(layer, "frozen")]
     previous = [layer.frozen for layer in dropouts]
     for layer in dropouts:
         layer.frozen, layer.mask = True, None

@@ -73,12 +73,6 @@ def flat_input(config: dict) -> bool:
     return config["model"] in ("two-layer", "multi-layer")
 
 
-def inference_threads(config: dict) -> int | None:
-    """BLAS threads for inference: every one for fully connected models; one for
-    convolutional ones, whose layers split the batch over the cores themselves."""
-    return None if flat_input(config) else 1
-
-
 def describe(model: Net) -> str:
     """One line naming the architecture, e.g. 'TwoLayerNet 784-50-10 sigmoid'."""
     c = model.config

@@ -13,9 +13,8 @@ import argparse
 
 import numpy as np
 
-from scratchdl.commands.common import add_data_args, flat_input, inference_threads
+from scratchdl.commands.common import add_data_args, flat_input
 from scratchdl.io import load_model
-from scratchdl.threads import blas_threads
 
 
 def add_parser(sub) -> None:
@@ -47,13 +46,12 @@ def run(args: argparse.Namespace) -> int:
     dataset = args.dataset or header.get("hyperparameters", {}).get("dataset", "mnist")
     _, (x_test, t_test) = load_mnist(flatten=flat_input(model.config), dataset=dataset,
                                      data_dir=args.data_dir)
-    with blas_threads(inference_threads(model.config)):
-        acc = model.accuracy(x_test, t_test)
-        print(f"test acc {acc:.4f} ({x_test.shape[0]} {dataset} test images"
-              f"{', ' + dtype if dtype else ''})", flush=True)
-        if half:
-            round_params_to_float16(model)
-            acc16 = model.accuracy(x_test.astype(np.float16), t_test)
-            print(f"test acc {acc16:.4f} (float16: weights and images rounded to float16, "
-                  f"arithmetic in float64; {100 * (acc16 - acc):+.2f} points)")
+    acc = model.accuracy(x_test, t_test)
+    print(f"test acc {acc:.4f} ({x_test.shape[0]} {dataset} test images"
+          f"{', ' + dtype if dtype else ''})", flush=True)
+    if half:
+        round_params_to_float16(model)
+        acc16 = model.accuracy(x_test.astype(np.float16), t_test)
+        print(f"test acc {acc16:.4f} (float16: weights and images rounded to float16, "
+              f"arithmetic in float64; {100 * (acc16 - acc):+.2f} points)")
     return 0

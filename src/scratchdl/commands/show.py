@@ -20,12 +20,10 @@ from scratchdl.commands.common import (
     add_data_args,
     check_output_path,
     flat_input,
-    inference_threads,
     positive_int,
 )
 from scratchdl.errors import ModelFileError, UsageError
 from scratchdl.io import load_model
-from scratchdl.threads import blas_threads
 
 MAX_SIDE = 256
 """applied-filters: a larger IMAGE is scaled down to fit MAX_SIDE x MAX_SIDE pixels."""
@@ -190,8 +188,7 @@ def show_mistakes(args: argparse.Namespace) -> int:
     out = output(args)
     model, header = load_model(args.model)
     x_test, t_test = load_test_set(args, model, header)
-    with blas_threads(inference_threads(model.config)):
-        predicted = to_numpy(model.predict_labels(x_test))
+    predicted = to_numpy(model.predict_labels(x_test))
     wrong = np.flatnonzero(predicted != t_test)
     shown = wrong[: args.max_images]
     images = x_test[shown].reshape(len(shown), 28, 28)

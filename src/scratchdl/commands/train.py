@@ -7,6 +7,7 @@ With no arguments: TwoLayerNet 784-50-10, sigmoid, weight_init_std 0.01, batch 1
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,17 +18,16 @@ from scratchdl.commands.common import (
     check_output_path,
     describe,
     flat_input,
-    inference_threads,
     non_negative_float,
     positive_float,
     positive_int,
     ratio,
 )
 from scratchdl.errors import ModelFileError, UsageError
-from scratchdl.io import read_npz, save_model
+from scratchdl.io import CHECKPOINT_FORMAT, read_npz, save_model
 from scratchdl.models import MODELS, Net, build_model
 from scratchdl.optim import OPTIMIZERS
-from scratchdl.train import CHECKPOINT, CHECKPOINT_FORMAT, GRADIENTS, Trainer, format_time
+from scratchdl.train import GRADIENTS, Trainer, format_time
 
 SEED_RECIPE = {
     "model": "two-layer", "hidden": "50", "activation": "sigmoid", "weight_init_std": "0.01",
@@ -200,9 +200,11 @@ def make_model(recipe: dict, input_size: int, output_size: int,
 
 def load_resume(directory: str) -> dict:
     """The recipe recorded in a checkpoint folder."""
+    from scratchdl.checkpoint import CHECKPOINT
+
     path = Path(directory) / CHECKPOINT
     if not path.is_file():
-        raise UsageError(f"--resume {directory}: no {CHECKPOINT} there; "
+        raise UsageError(f"--resume {directory}: no {path.name} there; "
                          "train with --checkpoint-dir DIR to make one")
     header, _ = read_npz(path, CHECKPOINT_FORMAT)
     recipe = header.get("run")
@@ -233,7 +235,26 @@ def resume_recipe(args: argparse.Namespace) -> dict:
     return recipe
 
 
+def callbacks_for(recipe: dict, checkpoint_dir: str | None, quiet: bool) -> list:
+    """What `scratchdl train` runs around the book's loop, in the order they must run."""
+    from scratchdl import callbacks as cb
+
+    chosen = [cb.DivergenceGuard()]  # before Checkpoint: a blown-up state is never saved
+    if recipe.get("lr_step"):
+        chosen.append(cb.StepDecay(recipe["lr_step"], recipe.get("lr_gamma") or 0.5))
+    chosen.append(cb.BlasThreads(1))  # conv nets hold BLAS to one thread themselves too
+    if flat_input(recipe):  # one core steps a fully connected net; the other evaluates
+        chosen.append(cb.BackgroundEvaluation())
+    if checkpoint_dir:
+        chosen.append(cb.Checkpoint(checkpoint_dir, recipe))
+    chosen.append(cb.Interrupt(checkpoint_dir or "scratchdl-checkpoint", recipe))
+    if not quiet:
+        chosen.append(cb.Progress())
+    return chosen
+
+
 def run(args: argparse.Namespace) -> int:
+    from scratchdl.checkpoint import load_checkpoint
     from scratchdl.data import load_mnist
 
     recipe = resume_recipe(args) if args.resume else resolve_recipe(args)
@@ -253,15 +274,12 @@ def run(args: argparse.Namespace) -> int:
         mini_batch_size=recipe["batch_size"], optimizer=recipe["optimizer"],
         optimizer_param={"lr": recipe["lr"]}, gradient=recipe["gradient"],
         evaluate_sample_num_per_epoch=recipe.get("evaluate_sample_num"),
-        eval_every=recipe.get("eval_every"), rng=rng, verbose=not args.quiet,
-        checkpoint_dir=checkpoint_dir, interrupt_dir="scratchdl-checkpoint", run_config=recipe,
+        eval_every=recipe.get("eval_every"), rng=rng, verbose=False,
         augment=AUGMENTATIONS[recipe["augment"]] if recipe.get("augment") else None,
-        step_threads=1, eval_threads=inference_threads(recipe),
-        background_eval=flat_input(recipe),
-        lr_step=recipe.get("lr_step"), lr_gamma=recipe.get("lr_gamma") or 0.5,
+        callbacks=callbacks_for(recipe, checkpoint_dir, args.quiet),
     )
     if args.resume:
-        trainer.load_checkpoint(args.resume)
+        load_checkpoint(trainer, args.resume)
     if not args.quiet:
         length = (f"{recipe['iters']} iterations" if "iters" in recipe
                   else f"{recipe['epochs']:g} epochs ({trainer.max_iter} iterations)")
@@ -280,5 +298,17 @@ def run(args: argparse.Namespace) -> int:
 
         plot_history(trainer.history, args.plot, title=describe(model))
     print(f"final: train acc {train_acc:.4f}, test acc {test_acc:.4f} "
-          f"({trainer.current_iter} iterations, {format_time(trainer.elapsed)})", flush=True)
+          f"({trainer.current_iter} iterations, {format_time(trainer.elapsed)} training + "
+          f"{format_time(trainer.eval_seconds)} evaluation)", flush=True)
+    warn_if_at_chance(test_acc, t_test, recipe)
     return 0
+
+
+def warn_if_at_chance(test_acc: float, t_test: np.ndarray, recipe: dict) -> None:
+    """A run that ends no better than guessing is not an error, but is said to be one."""
+    classes = int(t_test.max()) + 1
+    if test_acc < 1.5 / classes:
+        print(f"scratchdl: warning: the network did not learn (test acc {test_acc:.4f}, "
+              f"chance is {1 / classes:.2f}); try a smaller learning rate "
+              f"(--lr {recipe['lr'] / 10:g}) or another --weight-init-std", file=sys.stderr,
+              flush=True)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from scratchdl.callbacks import DivergenceGuard
 from scratchdl.errors import DivergenceError
 from scratchdl.models import Net
 from scratchdl.train import History, Trainer
@@ -91,8 +92,8 @@ def same_streams(rng: np.random.Generator, n: int) -> list[np.random.Generator]:
 class Run:
     """One finished training run: its history and final accuracy on the full sets.
 
-    diverged_at: the iteration whose loss was not finite (training stopped there),
-    else None; the accuracies are then NaN.
+    diverged_at: the iteration where `DivergenceGuard` stopped training, else None;
+    the accuracies are then NaN.
     """
 
     history: History
@@ -110,7 +111,7 @@ def fit(network: Net, data: Data, rng: np.random.Generator, **trainer_args) -> R
     error here: it is one of the outcomes an experiment can show.
     """
     trainer = Trainer(network, data.x_train, data.t_train, data.x_test, data.t_test,
-                      rng=rng, verbose=False, progress=False, **trainer_args)
+                      rng=rng, verbose=False, callbacks=[DivergenceGuard()], **trainer_args)
     start = time.perf_counter()
     try:
         train_acc, test_acc = trainer.train()
