@@ -14,7 +14,7 @@ from scratchdl import __version__
 from scratchdl.errors import ScratchdlError
 
 COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show",
-            "import_book"]
+            "import_book", "serve"]
 """Modules of `scratchdl.commands`, each with `add_parser(subparsers)`."""
 
 
