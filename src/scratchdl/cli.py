@@ -15,7 +15,7 @@ from scratchdl.backend import use_device
 from scratchdl.errors import ScratchdlError
 
 COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show",
-            "serve"]
+            "import_book", "serve"]
 """Modules of `scratchdl.commands`, each with `add_parser(subparsers)`."""
 
 
