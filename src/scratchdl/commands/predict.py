@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from scratchdl.classify import Classifier
 from scratchdl.commands.common import add_device_arg
 
 
@@ -21,6 +20,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scratchdl.classify import Classifier  # Pillow: loaded only when an image is read
+
     classifier = Classifier.load(args.model)
     reading = classifier.classify(args.image)
     names, probs = classifier.names, reading.probabilities
