@@ -11,7 +11,8 @@ import importlib
 import sys
 
 from scratchdl import __version__
-from scratchdl.errors import ScratchdlError
+from scratchdl.distributed import fail_at_start
+from scratchdl.errors import ScratchdlError, one_line
 
 COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show"]
 """Modules of `scratchdl.commands`, each with `add_parser(subparsers)`."""
@@ -21,6 +22,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, with its usage errors reduced to one line and exit status 2."""
 
     def error(self, message: str):
+        fail_at_start(f"{message} (see `{self.prog} --help`)")  # under mpiexec: one line
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -42,13 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except ScratchdlError as e:
-        print(f"scratchdl: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except MemoryError as e:  # e.g. --hidden 100000000, or a recipe asking for as much
-        print(f"scratchdl: error: not enough memory ({e}); use smaller sizes or batches",
-              file=sys.stderr)
-        return 1
+    except (ScratchdlError, MemoryError) as e:
+        message, status = one_line(e)
+        print(f"scratchdl: error: {message}", file=sys.stderr)
+        return status
     except KeyboardInterrupt:
         print("scratchdl: interrupted", file=sys.stderr)
         return 130
