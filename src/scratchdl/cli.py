@@ -14,7 +14,8 @@ from scratchdl import __version__
 from scratchdl.distributed import fail_at_start
 from scratchdl.errors import ScratchdlError, one_line
 
-COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show"]
+COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show",
+            "serve"]
 """Modules of `scratchdl.commands`, each with `add_parser(subparsers)`."""
 
 
