@@ -220,7 +220,9 @@ class Trainer:
 
     def accuracies(self, full: bool = False, network: Net | None = None) -> tuple[float, float]:
         """Train and test accuracy of `network` (default the trainer's), on the first
-        `evaluate_sample_num` samples unless `full`; callbacks hear of its progress."""
+        `evaluate_sample_num` samples unless `full`; callbacks hear of its progress.
+        Of several processes each counts its share of the samples, and the counts are
+        summed."""
         network = network or self.network
         n = None if full else self.evaluate_sample_num
         sets = [(self.x_train[:n], self.t_train[:n]), (self.x_test[:n], self.t_test[:n])]
