@@ -214,7 +214,7 @@ def test_ctrl_c_under_mpiexec_stops_every_rank_at_one_iteration(mpiexec, referen
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     stopped = header_of(ckpt / CHECKPOINT)["iteration"]
-    assert 60 < stopped < 300
+    assert 60 <= stopped < 300  # 60: Ctrl-C came as the first checkpoint was written
     assert error_lines(err) == [
         f"scratchdl: error: interrupted at iteration {stopped}/300; checkpoint saved, resume "
         f"with `scratchdl train --resume {ckpt}`"]
