@@ -6,6 +6,12 @@ there, else the user cache, else a download into the user cache (verified, as
 `scratchdl train` does). Only when none of these can supply a data set do its tests
 skip, naming what is missing and the command that fixes it; under CI (`CI=true`)
 that skip is a failure, so real-data tests can never silently stop running there.
+
+Tests marked `xp` run once per array module named by `--xp` (default `numpy,strict`):
+NumPy, the strict stand-in for CuPy (`strict_xp.py`), or the real CuPy on a GPU
+(`pytest --xp cupy -m xp`). The package computes with that module throughout the
+test; inputs go to it through `scratchdl.backend.asarray`, results come back
+through `to_numpy`, as in the package.
 """
 
 from __future__ import annotations
@@ -18,8 +24,12 @@ from pathlib import Path
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import pytest  # noqa: E402
+import sys  # noqa: E402
 
+import pytest  # noqa: E402
+import strict_xp  # noqa: E402
+
+from scratchdl import backend  # noqa: E402
 from scratchdl.data.locations import cache_root  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,10 +41,54 @@ _unavailable: dict[str, str] = {}
 """Data sets that could be neither found nor downloaded this session, and why."""
 
 
+XP_MODULES = ("numpy", "strict", "cupy")
+"""What `--xp` takes: the array modules the tests marked `xp` run on."""
+
+
+def pytest_addoption(parser):
+    parser.addoption("--xp", default="numpy,strict", metavar="MODULES",
+                     help="array modules the tests marked xp run on, comma-separated: numpy, "
+                     "strict (the stand-in for CuPy, tests/strict_xp.py), cupy (a real GPU); "
+                     "default numpy,strict")
+
+
 def pytest_configure(config):
+    config.addinivalue_line("markers", "xp: run once per array module of --xp")
+    bad = set(config.getoption("--xp").split(",")) - set(XP_MODULES)
+    if bad:
+        raise pytest.UsageError(f"--xp takes {', '.join(XP_MODULES)}; got {', '.join(bad)}")
     if not os.environ.get("SCRATCHDL_DATA") and SHARED_DATA.is_dir():
         os.environ["SCRATCHDL_DATA"] = str(SHARED_DATA)
     os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("xp"):
+        metafunc.parametrize("xp_module", metafunc.config.getoption("--xp").split(","),
+                             indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def xp_module(request):
+    """The array module a test marked `xp` runs on (None for the others: NumPy)."""
+    name = getattr(request, "param", None)
+    if name == "strict":
+        backend.use_module(strict_xp)
+    elif name == "cupy":
+        backend.use_gpu()
+    try:
+        yield name
+    finally:
+        backend.use_cpu()
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """`--device gpu` on the strict stand-in: it answers `import cupy` in this test."""
+    monkeypatch.setitem(sys.modules, "cupy", strict_xp)
+    monkeypatch.setattr(strict_xp, "DEVICES", 1)
+    yield strict_xp
+    backend.use_cpu()
 
 
 @pytest.fixture(scope="session", autouse=True)

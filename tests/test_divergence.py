@@ -61,6 +61,7 @@ def small_trainer(mnist, *callbacks, **kwargs) -> Trainer:
                    verbose=False, callbacks=[DivergenceGuard(), *callbacks], **kwargs)
 
 
+@pytest.mark.xp
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_nonfinite_loss_stops_before_the_update(bad, mnist):
     """The step whose loss is NaN/inf does not touch the parameters."""
@@ -87,6 +88,7 @@ def test_nonfinite_loss_stops_before_the_update(bad, mnist):
     assert trainer.current_iter == 11
 
 
+@pytest.mark.xp
 def test_nonfinite_parameters_are_never_checkpointed(mnist, tmp_path):
     """A finite loss whose update leaves inf/NaN parameters at an epoch's end: the
     guard refuses to checkpoint them, and the previous checkpoint stays."""
@@ -148,6 +150,7 @@ def test_a_run_at_chance_level_ends_with_a_warning(mnist, capsys):
         "try a smaller learning rate (--lr 1) or another --weight-init-std"]
 
 
+@pytest.mark.xp
 def test_divergence_later_in_a_run_keeps_the_checkpoint_before_it(mnist, tmp_path):
     """A run that learns for two epochs, then blows up: the guard stops it within the
     window, and the checkpoint on disk is the last one taken before the blow-up."""

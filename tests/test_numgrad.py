@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_equal, host
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scratchdl.backend import asarray
 from scratchdl.gradient import H
 from scratchdl.layers import Affine, Layer, Relu, Sigmoid
 from scratchdl.models import MultiLayerNet, MultiLayerNetExtend, Net, SimpleConvNet, TwoLayerNet
 from scratchdl.numgrad import numerical_gradient, series
 
 TOL = 1e-9
+
+pytestmark = pytest.mark.xp
 
 
 def naive(model: Net, x, t) -> dict:
@@ -121,7 +125,7 @@ def test_seed_net_on_mnist_batch_selected_parameters(mnist, activation, steps):
     }
     for name, indices in chosen.items():
         expected = naive_at(model, x, t, name, indices)
-        got = np.array([fast[name][idx] for idx in indices])
+        got = np.array([host(fast[name])[idx] for idx in indices])
         assert np.abs(got - expected).max() <= TOL, name
 
 
@@ -165,11 +169,11 @@ def test_relu_kinks_are_evaluated_directly():
     model = MultiLayerNet(12, [6, 5], 4, rng=9)
     x, t = sparse_inputs(rng, 6, 12, 0.6), rng.integers(0, 4, 6)
     x[5] = 0.0
-    a1 = x @ model.params["W1"]
-    model.params["b1"][...] = -a1[0] + np.array([3e-5, -2e-5, 0.0, 1e-9, 0.2, -0.2])
-    z1 = np.maximum(x @ model.params["W1"] + model.params["b1"], 0)
-    a2 = z1 @ model.params["W2"]
-    model.params["b2"][...] = -a2[1] + np.array([1e-6, -5e-6, 0.1, 0.1, -0.1])
+    W1, W2 = host(model.params["W1"]), host(model.params["W2"])
+    b1 = -(x @ W1)[0] + np.array([3e-5, -2e-5, 0.0, 1e-9, 0.2, -0.2])
+    model.params["b1"][...] = asarray(b1)
+    b2 = -(np.maximum(x @ W1 + b1, 0) @ W2)[1] + np.array([1e-6, -5e-6, 0.1, 0.1, -0.1])
+    model.params["b2"][...] = asarray(b2)
     reference = naive(model, x, t)
     assert max_diff(model.gradient(x, t), reference) > 1e-3
     assert max_diff(numerical_gradient(model, x, t), reference) <= TOL
@@ -248,8 +252,8 @@ def test_state_is_restored_and_loss_kept():
     before = [(layer.running_mean.copy(), layer.running_var.copy()) for layer in bn]
     grads = model.numerical_gradient(x, t)
     for layer, (mean, var) in zip(bn, before, strict=True):
-        np.testing.assert_array_equal(layer.running_mean, mean)
-        np.testing.assert_array_equal(layer.running_var, var)
+        assert_equal(layer.running_mean, mean)
+        assert_equal(layer.running_var, var)
     dropouts = [layer for layer in model.layers if hasattr(layer, "frozen")]
     assert dropouts and not any(layer.frozen for layer in dropouts)
     # The engine drew one mask per dropout layer and held it: differencing with that

@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
+from helpers import assert_close, assert_equal
 
+from scratchdl.backend import asarray
 from scratchdl.optim import (
     OPTIMIZERS,
     SGD,
@@ -14,6 +16,8 @@ from scratchdl.optim import (
     get_optimizer,
 )
 
+pytestmark = pytest.mark.xp
+
 G = np.array([0.5, -1.0])
 """A constant gradient, for the tests of the state below."""
 
@@ -24,10 +28,10 @@ velocity and the squared-gradient sums are not just multiples of one gradient.""
 
 def three_steps(opt) -> list[np.ndarray]:
     """W after each of three updates from W = (1, -2) with GRADS."""
-    params = {"W": np.array([1.0, -2.0])}
+    params = {"W": asarray(np.array([1.0, -2.0]))}
     history = []
     for g in GRADS:
-        opt.update(params, {"W": g})
+        opt.update(params, {"W": asarray(g)})
         history.append(params["W"].copy())
     return history
 
@@ -38,15 +42,15 @@ def three_steps(opt) -> list[np.ndarray]:
 def test_sgd():
     # W -= 0.1 g:  1 - 0.05 = 0.95;  0.95 + 0.025 = 0.975;  0.975 - 0.1 = 0.875
     steps = three_steps(SGD(lr=0.1))
-    np.testing.assert_allclose(steps, [[0.95, -1.90], [0.975, -1.95], [0.875, -2.15]],
-                               rtol=1e-15)
+    assert_close(steps, [[0.95, -1.90], [0.975, -1.95], [0.875, -2.15]],
+                 rtol=1e-15)
 
 
 def test_momentum():
     # v = 0.9 v - 0.1 g; W += v:  v1 = (-0.05, 0.1), v2 = (-0.02, 0.04), v3 = (-0.118, -0.164)
     steps = three_steps(Momentum(lr=0.1, momentum=0.9))
-    np.testing.assert_allclose(steps, [[0.95, -1.90], [0.93, -1.86], [0.812, -2.024]],
-                               rtol=1e-15)
+    assert_close(steps, [[0.95, -1.90], [0.93, -1.86], [0.812, -2.024]],
+                 rtol=1e-15)
 
 
 def test_nesterov_moves_with_the_velocity_before_the_step():
@@ -56,49 +60,49 @@ def test_nesterov_moves_with_the_velocity_before_the_step():
     # step 3: 0.912 - 0.0162 - 0.19 = 0.7058;  -1.824 + 0.0324 - 0.38 = -2.1716
     # (moving with the new velocity instead gives 0.8645 after the first step.)
     steps = three_steps(Nesterov(lr=0.1, momentum=0.9))
-    np.testing.assert_allclose(steps, [[0.905, -1.81], [0.912, -1.824], [0.7058, -2.1716]],
-                               rtol=1e-14)
+    assert_close(steps, [[0.905, -1.81], [0.912, -1.824], [0.7058, -2.1716]],
+                 rtol=1e-14)
 
 
 def test_adagrad():
     # h += g * g; W -= 0.1 g / (sqrt(h) + 1e-7)
     steps = three_steps(AdaGrad(lr=0.1))
-    np.testing.assert_allclose(steps, [[0.900000019999996, -1.900000009999999],
-                                       [0.9447213715499932, -1.944721365549995],
-                                       [0.8574342230746432, -2.032008517834869]], rtol=1e-14)
+    assert_close(steps, [[0.900000019999996, -1.900000009999999],
+                         [0.9447213715499932, -1.944721365549995],
+                         [0.8574342230746432, -2.032008517834869]], rtol=1e-14)
 
 
 def test_rmsprop():
     # h = 0.99 h + 0.01 g * g; W -= 0.1 g / (sqrt(h) + 1e-7): the 1e-7 outside the root
     steps = three_steps(RMSprop(lr=0.1, decay_rate=0.99))
-    np.testing.assert_allclose(steps, [[1.999996000008e-06, -1.000000999999],
-                                       [0.4490144486127728, -1.449013851840493],
-                                       [-0.4257244532285092, -2.323753136266015]],
-                               rtol=1e-14, atol=1e-15)  # the first W[0] is 1 - 0.999998: atol
+    assert_close(steps, [[1.999996000008e-06, -1.000000999999],
+                         [0.4490144486127728, -1.449013851840493],
+                         [-0.4257244532285092, -2.323753136266015]],
+                 rtol=1e-14, atol=1e-15)  # the first W[0] is 1 - 0.999998: atol
 
 
 def test_adam():
     # lr_t = 0.001 sqrt(1 - 0.999^t) / (1 - 0.9^t); m += 0.1 (g - m); v += 0.001 (g^2 - v);
     # W -= lr_t m / (sqrt(v) + 1e-7)
     steps = three_steps(Adam(lr=0.001, beta1=0.9, beta2=0.999))
-    np.testing.assert_allclose(steps, [[0.9990000063245153, -1.999000003162268],
-                                       [0.9987336707920792, -1.998733666876222],
-                                       [0.9980755610087696, -1.999190998034917]], rtol=1e-14)
+    assert_close(steps, [[0.9990000063245153, -1.999000003162268],
+                         [0.9987336707920792, -1.998733666876222],
+                         [0.9980755610087696, -1.999190998034917]], rtol=1e-14)
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_updates_in_place_and_state_round_trip(name):
-    params = {"W": np.array([1.0, 2.0])}
+    params, g = {"W": asarray(np.array([1.0, 2.0]))}, asarray(G)
     array = params["W"]
     opt = get_optimizer(name, lr=0.01)
-    opt.update(params, {"W": G})
+    opt.update(params, {"W": g})
     assert params["W"] is array
     clone = get_optimizer(name, lr=0.01)
     clone.load_state_dict(opt.state_dict())
     other = {"W": params["W"].copy()}
-    opt.update(params, {"W": G})
-    clone.update(other, {"W": G})
-    np.testing.assert_array_equal(params["W"], other["W"])
+    opt.update(params, {"W": g})
+    clone.update(other, {"W": g})
+    assert_equal(params["W"], other["W"])
 
 
 def test_bad_names_and_learning_rates():

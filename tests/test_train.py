@@ -5,6 +5,7 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
+from helpers import assert_close, assert_equal, host
 
 from scratchdl.callbacks import BackgroundEvaluation, BlasThreads, Checkpoint, Progress, StepDecay
 from scratchdl.checkpoint import CHECKPOINT
@@ -26,6 +27,7 @@ def seed_trainer(mnist, seed=0, iters=300, dtype=np.float32, **options):
                    optimizer_param={"lr": 0.1}, rng=rng, **options)
 
 
+@pytest.mark.xp
 def test_seed_recipe_learns_on_real_mnist(mnist):
     trainer = seed_trainer(mnist, iters=600)
     train_acc, test_acc = trainer.train()
@@ -36,22 +38,25 @@ def test_seed_recipe_learns_on_real_mnist(mnist):
     assert np.mean(h.train_loss[-50:]) < np.mean(h.train_loss[:50]) - 1.0
 
 
+@pytest.mark.xp
 def test_same_seed_is_bit_identical_and_other_seed_differs(mnist):
     a, b, c = (seed_trainer(mnist, seed=s, iters=50) for s in (1, 1, 2))
     for t in (a, b, c):
         t.train()
     for key in a.network.params:
-        assert np.array_equal(a.network.params[key], b.network.params[key])
+        assert_equal(a.network.params[key], b.network.params[key])
     assert a.history.train_loss == b.history.train_loss
-    assert not np.array_equal(a.network.params["W1"], c.network.params["W1"])
+    assert not np.array_equal(host(a.network.params["W1"]), host(c.network.params["W1"]))
 
 
+@pytest.mark.xp
 def test_float32_and_float64_reach_the_same_accuracy(mnist):
     acc32 = seed_trainer(mnist, iters=600).train()[1]
     acc64 = seed_trainer(mnist, iters=600, dtype=np.float64).train()[1]
     assert abs(acc32 - acc64) < 0.005
 
 
+@pytest.mark.xp
 def test_epochs_evaluation_and_sampled_evaluation(mnist):
     (x_train, t_train), (x_test, t_test) = mnist
     rng = np.random.default_rng(0)
@@ -66,6 +71,7 @@ def test_epochs_evaluation_and_sampled_evaluation(mnist):
     assert test_acc > 0.6
 
 
+@pytest.mark.xp
 def test_trainer_rejects_bad_settings(mnist):
     (x_train, t_train), (x_test, t_test) = mnist
     net = TwoLayerNet(784, 5, 10, rng=0)
@@ -102,12 +108,14 @@ def test_cli_quiet_prints_only_the_final_line(capsys, mnist):
     assert len(out) == 1 and out[0].startswith("final: ")
 
 
+@pytest.mark.xp
 def test_progress_bar_mode_prints_epoch_lines(mnist, capsys):
     """With a progress bar (a terminal), epoch lines go through the bar and still appear."""
     seed_trainer(mnist, iters=3, callbacks=[Progress(bar=True)]).train()
     assert "epoch   0 | train acc, test acc | " in capsys.readouterr().out
 
 
+@pytest.mark.xp
 def test_verbose_prints_the_epoch_lines_and_quiet_prints_nothing(mnist, capsys):
     seed_trainer(mnist, iters=601, verbose=True).train()
     lines = capsys.readouterr().out.splitlines()
@@ -117,6 +125,7 @@ def test_verbose_prints_the_epoch_lines_and_quiet_prints_nothing(mnist, capsys):
     assert capsys.readouterr().out == ""
 
 
+@pytest.mark.xp
 def test_step_learning_rate_schedule(mnist):
     schedule = StepDecay(1, 0.5)
     assert [schedule.factor(e) for e in (0, 1, 2, 3)] == [1, 0.5, 0.25, 0.125]
@@ -132,6 +141,7 @@ def test_step_learning_rate_schedule(mnist):
         StepDecay(0, 0.5)
 
 
+@pytest.mark.xp
 def test_an_epoch_is_one_integer_when_the_batch_does_not_divide_the_set(mnist, tmp_path):
     """60,000 images in batches of 128: 469 iterations an epoch, for evaluations,
     checkpoints and the schedule alike (the book's float 468.75 evaluated only at 0
@@ -151,6 +161,7 @@ def test_an_epoch_is_one_integer_when_the_batch_does_not_divide_the_set(mnist, t
     assert seed_trainer(mnist, epochs=2, iters=None, mini_batch_size=128).max_iter == 938
 
 
+@pytest.mark.xp
 def test_blas_threads_for_steps_and_all_threads_for_the_final_evaluation(mnist):
     """`BlasThreads(1)` holds the steps to one BLAS thread; the final evaluation gets all."""
     trainer = seed_trainer(mnist, iters=2, callbacks=[BlasThreads(1)])
@@ -171,6 +182,7 @@ def test_blas_threads_for_steps_and_all_threads_for_the_final_evaluation(mnist):
     assert default_blas_threads() == ALL
 
 
+@pytest.mark.xp
 def test_background_evaluation_changes_nothing_but_the_wall_time(mnist, tmp_path, capsys):
     """A snapshot evaluated on the background thread: same history, lines, checkpoint."""
     (x_train, t_train), (x_test, t_test) = mnist
@@ -192,7 +204,7 @@ def test_background_evaluation_changes_nothing_but_the_wall_time(mnist, tmp_path
     assert len(history["eval_iters"]) == len(lines) == 10 and saved == history
     assert background_run[:4] == (final, history, lines, saved)
     for name, value in background_run[4].items():
-        np.testing.assert_array_equal(value, params[name])
+        assert_equal(value, params[name])
 
 
 class ThreadedPair:
@@ -220,6 +232,7 @@ class ThreadedPair:
         return Member()
 
 
+@pytest.mark.xp
 def test_the_communicator_seam_combines_shares_into_the_whole_batch(mnist):
     """Each of two 'processes' differentiates its half of every batch; the combined
     update equals one process's on the whole batch, up to the order of summation."""
@@ -238,9 +251,10 @@ def test_the_communicator_seam_combines_shares_into_the_whole_batch(mnist):
         np.testing.assert_allclose(half.history.train_loss, alone.history.train_loss,
                                    rtol=1e-12)
         for name, value in alone.network.params.items():
-            np.testing.assert_allclose(half.network.params[name], value, rtol=1e-9, atol=1e-12)
+            assert_close(half.network.params[name], value, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.xp
 def test_numerical_training_logs_the_loss_it_differentiated(mnist):
     """With dropout, a second forward pass would draw new masks: the history holds the
     loss of the pass whose central differences were taken."""
@@ -277,6 +291,7 @@ class EvaluationLog:
         self.events[-1][0] = "done"
 
 
+@pytest.mark.xp
 def test_evaluations_report_their_progress_and_the_final_one_is_timed(mnist):
     """Each evaluation tells the callbacks its size and its progress (a bar shows on a
     terminal when one takes more than two seconds); the final one, on all 70,000

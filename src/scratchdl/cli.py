@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from scratchdl import __version__
+from scratchdl.backend import use_device
 from scratchdl.distributed import fail_at_start
 from scratchdl.errors import ScratchdlError, one_line
 
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "device"):
+            use_device(args.device)
         return args.func(args) or 0
     except (ScratchdlError, MemoryError) as e:
         message, status = one_line(e)

@@ -31,12 +31,11 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.nd
 
     Perturbs x in place one element at a time and restores it exactly, so f may
     read x through a reference (as the book's `loss_W = lambda W: net.loss(x, t)`).
-    Returns an array shaped like x.
+    Returns an array shaped like x, where x is (host or device: the book's
+    `np.nditer` would need x on the host, so the loop walks `np.ndindex`).
     """
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-    while not it.finished:
-        idx = it.multi_index
+    for idx in np.ndindex(x.shape):
         tmp_val = x[idx].copy()
         x[idx] = tmp_val + H
         fxh1 = f(x)
@@ -44,7 +43,6 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.nd
         fxh2 = f(x)
         grad[idx] = (fxh1 - fxh2) / (2 * H)
         x[idx] = tmp_val
-        it.iternext()
     return grad
 
 

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from scratchdl.backend import DEVICES
 from scratchdl.errors import ScratchdlError
 from scratchdl.models import Net
 
@@ -52,6 +53,13 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="folder holding mnist/ and fashion-mnist/ (searched first; "
                         "the environment variable SCRATCHDL_DATA works too)")
+
+
+def add_device_arg(parser: argparse.ArgumentParser) -> None:
+    """--device, as every computing subcommand takes it (`scratchdl.cli` applies it)."""
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="cpu (NumPy, the default) or gpu (CuPy on the current CUDA "
+                        'device; install it with pip install -e ".[gpu]")')
 
 
 def check_output_path(path: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from scratchdl.commands.common import add_data_args, flat_input
+from scratchdl.commands.common import add_data_args, add_device_arg, flat_input
 from scratchdl.io import load_model
 
 
@@ -13,6 +13,7 @@ def add_parser(sub) -> None:
                        description=__doc__)
     p.add_argument("model", metavar="MODEL.npz", help="a model saved by `scratchdl train --save`")
     add_data_args(p)
+    add_device_arg(p)
     p.set_defaults(func=run)
 
 

@@ -14,7 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from scratchdl.commands.common import add_data_args
+from scratchdl.commands.common import add_data_args, add_device_arg
 from scratchdl.errors import UsageError
 from scratchdl.experiments import EXPERIMENTS
 from scratchdl.train import format_time
@@ -43,6 +43,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the run's one random generator (0); same seed, same numbers")
     add_data_args(p)
+    add_device_arg(p)
     p.set_defaults(func=run)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from scratchdl.classify import Classifier
+from scratchdl.commands.common import add_device_arg
 
 
 def add_parser(sub) -> None:
@@ -15,6 +16,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("model", metavar="MODEL.npz", help="a model saved by `scratchdl train --save`")
     p.add_argument("image", metavar="IMAGE", help="a PNG, JPEG, ... file")
+    add_device_arg(p)
     p.set_defaults(func=run)
 
 

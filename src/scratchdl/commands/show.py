@@ -15,6 +15,7 @@ import numpy as np
 from scratchdl.backend import to_numpy
 from scratchdl.commands.common import (
     add_data_args,
+    add_device_arg,
     flat_input,
     positive_int,
 )
@@ -32,6 +33,7 @@ def add_parser(sub) -> None:
     p.add_argument("--max", dest="max_images", type=positive_int, default=40, metavar="N",
                    help="mistakes: draw at most N of them (40)")
     add_data_args(p)
+    add_device_arg(p)
     p.set_defaults(func=run)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from scratchdl.augment import AUGMENTATIONS
 from scratchdl.commands.common import (
     add_data_args,
+    add_device_arg,
     check_output_path,
     describe,
     flat_input,
@@ -100,6 +101,7 @@ def add_parser(sub) -> None:
                    help="auto (default): data-parallel over MPI when started by `mpiexec -n N`; "
                    "mpi: insist on MPI; none: one process even under mpiexec")
     add_data_args(p)
+    add_device_arg(p)
     g = p.add_argument_group("output")
     g.add_argument("--save", metavar="FILE.npz", default=None, help="save the trained model")
     g.add_argument("--checkpoint-dir", metavar="DIR", default=None,
@@ -306,7 +308,7 @@ def train(args: argparse.Namespace, comm) -> int:
                   else f"{recipe['epochs']:g} epochs ({trainer.max_iter} iterations)")
         print(f"{describe(model)} | {recipe['optimizer']} lr {recipe['lr']:g} | batch "
               f"{recipe['batch_size']} | {length} | {recipe['gradient']} | {recipe['dtype']} | "
-              f"seed {recipe['seed']} | {recipe['dataset']}"
+              f"seed {recipe['seed']} | {recipe['dataset']} | {args.device}"
               + (f" | resumed at iteration {trainer.current_iter}" if args.resume else "")
               + (f" | {comm.size} processes (MPI)" if comm.size > 1 else ""), flush=True)
     train_acc, test_acc = trainer.train()
@@ -314,7 +316,7 @@ def train(args: argparse.Namespace, comm) -> int:
         return 0
     if args.save:
         save_model(model, args.save, hyperparameters=recipe, seed=recipe["seed"],
-                   metrics={"train_acc": train_acc, "test_acc": test_acc,
+                   device=args.device, metrics={"train_acc": train_acc, "test_acc": test_acc,
                             "iterations": trainer.current_iter})
     if args.plot:
         from scratchdl.plots import plot_history

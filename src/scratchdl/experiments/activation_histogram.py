@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scratchdl.backend import asarray, to_numpy
 from scratchdl.experiments.common import Log, format_table, quiet
 from scratchdl.functions import relu, sigmoid
 from scratchdl.models.base import weight_scale
@@ -58,12 +59,13 @@ def forward(x: np.ndarray, weights: list[np.ndarray], activation: str,
     """Each layer's activations: z = activation(z_prev @ (scale * W)), z_0 = x.
 
     x: (N, node_num); weights: unscaled N(0, 1) draws, (node_num, node_num) each.
+    Computed on the active device; the activations come back to the host.
     """
     f = ACTIVATIONS[activation]
-    z, out = x, []
+    z, out = asarray(x), []
     for W in weights:
-        z = f(z @ (weight_scale(std, W.shape[0]) * W))
-        out.append(z)
+        z = f(z @ (weight_scale(std, W.shape[0]) * asarray(W)))
+        out.append(to_numpy(z))
     return out
 
 

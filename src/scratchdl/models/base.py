@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.backend import asarray, to_numpy, xp
+from scratchdl.backend import asarray, on_gpu, xp
 from scratchdl.functions import label_indices
 from scratchdl.gradient import numerical_gradient as book_numerical_gradient
 from scratchdl.layers import Layer, SoftmaxWithLoss
@@ -29,7 +29,9 @@ class ParamDict(dict):
         self.bindings: dict[str, tuple[Layer, str]] = {}
 
     def bind(self, name: str, layer: Layer, key: str) -> None:
+        """Name the layer's parameter `key`, moved to the active device if it is not there."""
         self.bindings[name] = (layer, key)
+        layer.params[key] = asarray(layer.params[key])
         super().__setitem__(name, layer.params[key])
 
     def __setitem__(self, name: str, value) -> None:
@@ -84,6 +86,10 @@ class Net:
     """Images per forward pass in `accuracy`: large products for fully connected
     networks; convolutional ones set fewer, so their activations stay in cache."""
 
+    device_batch = 1000
+    """Images per forward pass in `accuracy` on a GPU, for every network: there a pass
+    costs its kernel launches whatever its size, and 1,000 images' activations fit."""
+
     def __init__(self, dtype=np.float64, weight_decay_lambda: float = 0.0) -> None:
         if weight_decay_lambda < 0:
             raise ValueError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda}")
@@ -120,7 +126,9 @@ class Net:
         return any(layer.splits_batch for layer in self.layers)
 
     def predict(self, x, train: bool = False):
-        """Scores before softmax. x: (N, ...) -> (N, output_size)."""
+        """Scores before softmax. x: (N, ...) -> (N, output_size), on the active device
+        (x may be on the host: it is moved there)."""
+        x = asarray(x)
         with self.blas_threads():
             for layer in self.layers:
                 x = layer.forward(x, train)
@@ -148,9 +156,10 @@ class Net:
     def predict_labels(self, x, batch_size: int | None = None):
         """The class predicted for each row of x (N,), in inference mode.
 
-        batch_size: images per forward pass (default `accuracy_batch`).
+        batch_size: images per forward pass (default `accuracy_batch`, on a GPU
+        `device_batch`).
         """
-        batch_size = batch_size or self.accuracy_batch
+        batch_size = batch_size or (self.device_batch if on_gpu() else self.accuracy_batch)
         return xp.concatenate([
             self.predict(asarray(x[i : i + batch_size], self.dtype), train=False).argmax(axis=1)
             for i in range(0, x.shape[0], batch_size)
@@ -193,14 +202,14 @@ class Net:
         if fast:
             self.last_loss, grads = loss_and_numerical_gradient(self, x, t)
             return grads
-        x = asarray(x, np.float64)
+        x, t = asarray(x, np.float64), asarray(t)
         with held_for_differences(self):
             self.last_loss = self.loss(x, t, train=True)  # draws the masks the loop holds
 
             def loss_W(W):
                 return self.loss(x, t, train=True)
 
-            return {name: to_numpy(book_numerical_gradient(loss_W, self.params[name]))
+            return {name: book_numerical_gradient(loss_W, self.params[name])
                     for name in self.params}
 
     def buffers(self) -> dict:

@@ -13,12 +13,14 @@ Rows with x[n, i] = 0 drop out by themselves, as they do in the loss. Triples
 (n, i, j) whose perturbation could reach a Relu kink (or whose series has not
 converged) are evaluated directly instead: rows n of the cached pre-activation with
 unit j moved by +-h x[n, i], pushed through the downstream layers.
+Everything is computed with `xp`, on the device where the model is.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from scratchdl.backend import xp
 from scratchdl.functions import DELTA, sigmoid, softmax
 from scratchdl.layers import Affine, Dropout, Relu, Sigmoid
 from scratchdl.numgrad.series import ORDER, loss_series
@@ -44,22 +46,22 @@ def affine_gradient(
     outs: the layers after it and their cached outputs; labels: (N,).
     """
     n = x.shape[0]
-    X = np.concatenate([x.reshape(n, -1), np.ones((n, 1))], axis=1)
+    X = xp.concatenate([x.reshape(n, -1), xp.ones((n, 1))], axis=1)
     odd = range(1, ORDER + 1, 2)
-    powers = np.concatenate([X**m for m in odd])
-    eps_max = h * np.abs(X).max(axis=1)
+    powers = xp.concatenate([X**m for m in odd])
+    eps_max = h * xp.abs(X).max(axis=1)
     d_out = a.shape[1]
     widest = max([d_out] + [o.shape[1] for o in outs])
     block = max(1, BLOCK // (n * widest))
-    G = np.zeros((X.shape[1], d_out))
+    G = xp.zeros((X.shape[1], d_out))
     for start in range(0, d_out, block):
-        units = np.arange(start, min(d_out, start + block))
+        units = xp.arange(start, min(d_out, start + block))
         coeffs, radius = loss_series(downstream, outs, a, units, labels, eps_max)
-        G[:, units] = powers.T @ np.concatenate([h ** (m - 1) * coeffs[m - 1] for m in odd])
-        rows, cols = np.nonzero(radius <= eps_max[:, None])
+        G[:, units] = powers.T @ xp.concatenate([h ** (m - 1) * coeffs[m - 1] for m in odd])
+        rows, cols = xp.nonzero(radius <= eps_max[:, None])
         if rows.size:
-            reach = (h * np.abs(X[rows]) >= radius[rows, cols, None]) & (X[rows] != 0)
-            p, i = np.nonzero(reach)
+            reach = (h * xp.abs(X[rows]) >= radius[rows, cols, None]) & (X[rows] != 0)
+            p, i = xp.nonzero(reach)
             _correct(G, X, a, downstream, labels, h, rows[p], i, units[cols[p]],
                      [c[rows[p], cols[p]] for c in coeffs])
     G /= n
@@ -74,11 +76,24 @@ def _correct(G, X, a, downstream, labels, h, n, i, j, coeffs) -> None:
         x = X[nn, ii]
         series = sum(coeffs[m - 1][sl] * h ** (m - 1) * x**m for m in range(1, ORDER + 1, 2))
         plus, minus = a[nn], a[nn]
-        plus[np.arange(nn.size), jj] += h * x
-        minus[np.arange(nn.size), jj] -= h * x
+        plus[xp.arange(nn.size), jj] += h * x
+        minus[xp.arange(nn.size), jj] -= h * x
         direct = (row_losses(downstream, plus, nn, labels)
                   - row_losses(downstream, minus, nn, labels)) / (2 * h)
-        np.add.at(G, (ii, jj), direct - series)
+        add_at(G, ii * G.shape[1] + jj, direct - series)
+
+
+def add_at(G, flat, values) -> None:
+    """G.flat[flat] += values, repeated indices adding up, in a fixed order.
+
+    `np.add.at`, deterministic on every device (CuPy's adds with atomics, in whatever
+    order its threads meet): the values are sorted by index, stably, and each run of
+    one index summed by `reduceat` before the one addition into G.
+    """
+    order = xp.argsort(flat, kind="stable")
+    flat, values = flat[order], values[order]
+    starts = xp.flatnonzero(xp.concatenate([xp.ones(1, dtype=bool), flat[1:] != flat[:-1]]))
+    G.reshape(-1)[flat[starts]] += xp.add.reduceat(values, starts)
 
 
 def row_losses(downstream: list, v: np.ndarray, rows: np.ndarray, labels: np.ndarray):
@@ -100,4 +115,4 @@ def row_losses(downstream: list, v: np.ndarray, rows: np.ndarray, labels: np.nda
         else:
             raise TypeError(f"no row-wise evaluation of {kind.__name__}")
     y = softmax(v)
-    return -np.log(y[np.arange(rows.size), labels[rows]] + DELTA)
+    return -xp.log(y[xp.arange(rows.size), labels[rows]] + DELTA)

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from scratchdl.backend import asarray
 from scratchdl.functions import label_indices
 from scratchdl.gradient import H
 from scratchdl.layers import Affine, SoftmaxWithLoss
@@ -23,10 +24,11 @@ def loss_and_numerical_gradient(model, x, t) -> tuple[float, dict[str, np.ndarra
     """Training-mode batch loss of `model` and its central differences (h = 1e-4).
 
     model: a `scratchdl.models.Net`; x: (N, ...) inputs; t: labels (N,) or one-hot
-    (N, C). Returns (loss, {name: float64 array shaped like params[name]}).
+    (N, C), on the host or the active device. Returns (loss, {name: float64 array
+    shaped like params[name]}), the arrays on the active device.
     """
-    x = np.asarray(x, dtype=np.float64)
-    t = np.asarray(t)
+    x = asarray(x, np.float64)
+    t = asarray(t)
     with held_for_differences(model):
         ins, outs = _forward(model.layers, x)
         loss = float(model.last_layer.forward(outs[-1], t)) + model.weight_decay()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchdl.backend import xp
 from scratchdl.functions import DELTA
 from scratchdl.layers import Affine, Dropout, Relu, Sigmoid
 
@@ -60,9 +61,9 @@ def loss_series(
     |eps| any parameter of the layer applies to row n.
     """
     n, j = a.shape[0], units.size
-    jet = [a[:, units], np.ones((n, j))] + [np.zeros((n, j)) for _ in range(ORDER - 1)]
+    jet = [a[:, units], xp.ones((n, j))] + [xp.zeros((n, j)) for _ in range(ORDER - 1)]
     full = False
-    radius = np.full((n, j), np.inf)
+    radius = xp.full((n, j), np.inf)
     for layer, out in zip(downstream, outs, strict=True):
         kind = type(layer)
         if kind is Affine:
@@ -74,7 +75,7 @@ def loss_series(
         if kind is Sigmoid:
             jet = sigmoid_series(jet, base)
         elif kind is Relu:
-            radius = np.minimum(radius, kink_radius(jet, eps_max, full))
+            radius = xp.minimum(radius, kink_radius(jet, eps_max, full))
             on = jet[0] > 0
             jet = [base] + [A * on for A in jet[1:]]
         elif kind is Dropout:
@@ -86,7 +87,7 @@ def loss_series(
     if not full:
         jet = unit_to_full(jet, outs[-1] if outs else a, units)
     coeffs = softmax_loss_series(jet, labels)
-    radius[np.abs(coeffs[-1]) * eps_max[:, None] ** ORDER > TAIL] = 0.0
+    radius[xp.abs(coeffs[-1]) * eps_max[:, None] ** ORDER > TAIL] = 0.0
     return coeffs, radius
 
 
@@ -95,8 +96,8 @@ def unit_to_full(jet: list[np.ndarray], out: np.ndarray, units: np.ndarray) -> l
     n, j = jet[1].shape
     coeffs = []
     for A in jet[1:]:
-        F = np.zeros((n, j, out.shape[1]))
-        F[:, np.arange(j), units] = A
+        F = xp.zeros((n, j, out.shape[1]))
+        F[:, xp.arange(j), units] = A
         coeffs.append(F)
     return [out[:, None, :]] + coeffs
 
@@ -123,9 +124,9 @@ def kink_radius(jet: list[np.ndarray], eps_max: np.ndarray, full: bool) -> np.nd
     move (K = 0) never cross.
     """
     e = eps_max[:, None, None] if full else eps_max[:, None]
-    K = sum(np.abs(jet[m]) * e ** (m - 1) for m in range(1, ORDER + 1))
-    r = np.full(K.shape, np.inf)
-    np.divide(np.broadcast_to(np.abs(jet[0]), K.shape), 2.0 * K, out=r, where=K > 0)
+    K = sum(xp.abs(jet[m]) * e ** (m - 1) for m in range(1, ORDER + 1))
+    moves = K > 0
+    r = xp.where(moves, xp.abs(jet[0]) / (2.0 * xp.where(moves, K, 1.0)), np.inf)
     return r.min(axis=-1) if full else r
 
 
@@ -136,8 +137,8 @@ def softmax_loss_series(jet: list[np.ndarray], labels: np.ndarray) -> list[np.nd
     P = E_t / S: P_m = (E_t,m - sum_{k>=1} S_k P_{m-k}) / S_0; Q = P + DELTA (the
     loss's 1e-7, exactly); log Q: m Q_0 L_m = m Q_m - sum_{k=1..m-1} k L_k Q_{m-k}.
     """
-    rows = np.arange(jet[0].shape[0])
-    E = [np.exp(jet[0] - jet[0].max(axis=-1, keepdims=True))]
+    rows = xp.arange(jet[0].shape[0])
+    E = [xp.exp(jet[0] - jet[0].max(axis=-1, keepdims=True))]
     for m in range(1, ORDER + 1):
         E.append(sum(k * jet[k] * E[m - k] for k in range(1, m + 1)) / m)
     S = [e.sum(axis=-1) for e in E]
@@ -146,7 +147,7 @@ def softmax_loss_series(jet: list[np.ndarray], labels: np.ndarray) -> list[np.nd
         Et = E[m][rows, :, labels]
         P.append((Et - sum(S[k] * P[m - k] for k in range(1, m + 1))) / S[0])
     Q0 = P[0] + DELTA
-    L = [np.log(Q0)]
+    L = [xp.log(Q0)]
     for m in range(1, ORDER + 1):
         L.append((m * P[m] - sum(k * L[k] * P[m - k] for k in range(1, m))) / (m * Q0))
     return [-c for c in L[1:]]
