@@ -113,11 +113,13 @@ def real_data_dir(name: str) -> Path:
     root = os.environ.get("SCRATCHDL_DATA")
     if root and (Path(root) / name).is_dir():
         return Path(root) / name
-    if name == "book-weights":
-        missing(f"the book's published weights are not in {root or '$SCRATCHDL_DATA'}/{name}",
+    if name == "book-weights" and root and Path(root) != USER_CACHE:
+        missing(f"the book's published weights are not in {root}/{name}",
                 "put ch03_sample_weight.pkl, ch07_simple_convnet_params.pkl and "
                 "ch08_deep_convnet_params.pkl from the book's repository "
-                "(oreilly-japan/deep-learning-from-scratch) there")
+                "(oreilly-japan/deep-learning-from-scratch) there, or unset SCRATCHDL_DATA")
+    if name == "book-weights":
+        return book_weights_in_user_cache()
     if root and Path(root) != USER_CACHE:
         missing(f"real {name} is not in SCRATCHDL_DATA={root}",
                 f"put {name}/ there, or unset SCRATCHDL_DATA and run "
@@ -132,6 +134,29 @@ def real_data_dir(name: str) -> Path:
             return USER_CACHE / name
     missing(f"real {name} not found: {_unavailable[name]}",
             f"run `scratchdl data download --dataset {name}`")
+    raise AssertionError("unreachable")
+
+
+def book_weights_in_user_cache() -> Path:
+    """The user cache's book-weights/, its missing files downloaded (verified) as
+    `scratchdl data book-weights` does."""
+    from scratchdl.data import BOOK_WEIGHTS
+    from scratchdl.data.book_weights import FOLDER, download_book_weights
+    from scratchdl.errors import DataError
+
+    folder = USER_CACHE / FOLDER
+    if FOLDER not in _unavailable:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for file, w in BOOK_WEIGHTS.items():
+                if not (folder / file).is_file():
+                    download_book_weights(w, folder / file, progress=False)
+        except (DataError, OSError) as e:
+            _unavailable[FOLDER] = str(e).split(". Fix:")[0]
+        else:
+            return folder
+    missing(f"the book's published weights not found: {_unavailable[FOLDER]}",
+            "run `scratchdl data book-weights`")
     raise AssertionError("unreachable")
 
 

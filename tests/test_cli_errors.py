@@ -19,7 +19,7 @@ from PIL import Image
 
 from scratchdl import cli
 from scratchdl.io import save_model
-from scratchdl.models import TwoLayerNet
+from scratchdl.models import SimpleConvNet, TwoLayerNet
 
 OUTPUTS = ["--save", "{out}/model.npz", "--checkpoint-dir", "{out}/ckpt", "--plot",
            "{out}/curves.png"]
@@ -124,6 +124,30 @@ CASES = {
                         "is not a scratchdl model file (it is a text file)"),
     "show-max-0": (["show", "mistakes", "{model}", "--max", "0", "--out", "{out}/f.png"], 2,
                    "--max: must be a positive integer"),
+    "show-functions-with-model": (["show", "functions", "{model}"], 2, "unrecognized arguments"),
+    "show-applied-filters-dense": (["show", "applied-filters", "{model}", "--out", "{out}/f.png"],
+                                   1, "applied-filters needs a convolutional model"),
+    "show-applied-filters-text-image": (["show", "applied-filters", "{conv}", "{text}", "--out",
+                                         "{out}/f.png"], 1, "is not an image PIL can read"),
+    "show-applied-filters-index": (["show", "applied-filters", "{conv}", "--index", "10000",
+                                    "--out", "{out}/f.png"], 2,
+                                   "--index must be between 0 and 9999"),
+    "show-applied-filters-tiny-image": (["show", "applied-filters", "{conv}", "{tiny}", "--out",
+                                         "{out}/f.png"], 2, "smaller than the 5x5 filters"),
+    # import-book, and evaluate's dtypes
+    "import-book-no-model": (["import-book", "{text}"], 2,
+                             "the following arguments are required: --model"),
+    "import-book-text": (["import-book", "{text}", "--model", "two-layer", "--out",
+                          "{out}/m.npz"], 1, "unsafe or damaged"),
+    "import-book-missing": (["import-book", "{tmp}/nope.pkl", "--model", "deep-conv", "--out",
+                             "{out}/m.npz"], 1, "nope.pkl: no such file"),
+    "import-book-hidden-letters": (["import-book", "{text}", "--model", "multi-layer",
+                                    "--hidden", "a", "--out", "{out}/m.npz"], 2,
+                                   "--hidden must be sizes"),
+    "import-book-out-folder": (["import-book", "{text}", "--model", "multi-layer", "--out",
+                                "{empty}"], 1, "it is a folder"),
+    "evaluate-dtype-bfloat16": (["evaluate", "{model}", "--dtype", "bfloat16"], 2,
+                                "invalid choice: 'bfloat16'"),
 }
 """Each case: the arguments ({placeholders} are filled per test), exit status, and
 words the one line on stderr must contain."""
@@ -149,11 +173,15 @@ def places(tmp_path) -> dict[str, str]:
     a = np.zeros((28, 28), np.uint8)
     a[5:23, 13:15] = 255
     Image.fromarray(a).save(image)
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(a[:3, :3]).save(tiny)
     model = tmp_path / "model.npz"
     save_model(TwoLayerNet(784, 10, 10, rng=0), model)
+    conv = tmp_path / "conv.npz"
+    save_model(SimpleConvNet(rng=0), conv)
     return {"tmp": str(tmp_path), "out": str(tmp_path / "out"), "empty": str(empty),
             "text": str(text), "textckpt": str(textckpt), "png_dir": str(png_dir),
-            "image": str(image), "model": str(model)}
+            "image": str(image), "tiny": str(tiny), "model": str(model), "conv": str(conv)}
 
 
 def arguments(case: str, places: dict[str, str]) -> list[str]:

@@ -16,7 +16,7 @@ from scratchdl.distributed import fail_at_start
 from scratchdl.errors import ScratchdlError, one_line
 
 COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show",
-            "serve"]
+            "import_book", "serve"]
 """Modules of `scratchdl.commands`, each with `add_parser(subparsers)`."""
 
 

@@ -1,8 +1,9 @@
-"""Numerical differentiation (chapter 4): the book's central differences.
+"""Numerical differentiation (chapter 4): the book's central differences, and descent.
 
 `numerical_gradient` is the book's method, kept simple for learners: perturb one
 element by +-h, evaluate f, restore. Training uses the fast engine in
 `scratchdl.numgrad`, which computes the same central differences.
+`gradient_descent` follows the negative gradient, as the book's section 4.4.1.
 """
 
 from __future__ import annotations
@@ -44,6 +45,26 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.nd
         grad[idx] = (fxh1 - fxh2) / (2 * H)
         x[idx] = tmp_val
     return grad
+
+
+def gradient_descent(f: Callable[[np.ndarray], float], init_x, lr: float = 0.01,
+                     step_num: int = 100, return_history: bool = False):
+    """The book's gradient method (section 4.4.1): step_num times x -= lr * grad f(x).
+
+    Gradients are `numerical_gradient`'s. Starts from a float copy of init_x (the
+    caller's array is left alone). Returns x, or (x, x_history) with
+    `return_history`: x_history (step_num, *x.shape) holds x before each step, as
+    the book's `gradient_method.py` records it to draw the path.
+    """
+    x = np.array(init_x, dtype=float)
+    x_history = []
+    for _ in range(step_num):
+        x_history.append(x.copy())
+        grad = numerical_gradient(f, x)
+        x -= lr * grad
+    if return_history:
+        return x, np.array(x_history).reshape(step_num, *x.shape)
+    return x
 
 
 def gradient_check(model: Net, x, t) -> dict[str, tuple[float, float, float]]:

@@ -15,6 +15,13 @@ MAX_PIXELS = 50_000_000
 """Refuse images larger than this before decoding them (decompression bombs)."""
 
 
+def light_background(gray: np.ndarray) -> bool:
+    """Whether a grayscale image (H, W) in [0, 255] is dark ink on light paper,
+    judged by the median of its border pixels."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return bool(np.median(border) > 127)
+
+
 def to_mnist(gray: np.ndarray) -> np.ndarray:
     """A grayscale image (H, W) in [0, 255] -> (28, 28) float32 in [0, 1], like MNIST.
 
@@ -23,8 +30,7 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     28x28 field, as in the MNIST preprocessing.
     """
     a = gray.astype(np.float32)
-    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
-    if np.median(border) > 127:
+    if light_background(a):
         a = 255.0 - a
     a -= np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]))
     np.clip(a, 0, 255, out=a)
@@ -72,7 +78,12 @@ def _to_gray(img: Image.Image) -> np.ndarray:
 
 
 def load_digit(source: str | Path | bytes) -> np.ndarray:
-    """Read an image, a file's path or its bytes, as a (28, 28) MNIST-like digit.
+    """Read an image, a file's path or its bytes, as a (28, 28) MNIST-like digit."""
+    return to_mnist(load_gray(source))
+
+
+def load_gray(source: str | Path | bytes) -> np.ndarray:
+    """Read an image, a file's path or its bytes, as grayscale (H, W) in [0, 255].
 
     Any format, mode and size PIL reads; errors name the file (or "the image data" for
     bytes), on one line.
@@ -107,4 +118,4 @@ def load_digit(source: str | Path | bytes) -> np.ndarray:
         raise ImageError(f"{name}: cannot decode the image ({type(e).__name__}: {e})") from None
     if gray.ndim != 2 or min(gray.shape) < 1:
         raise ImageError(f"{name}: the image has no pixels")
-    return to_mnist(gray)
+    return gray

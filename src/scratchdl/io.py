@@ -142,9 +142,11 @@ def _check_sizes(config, limit: int, path: str | Path) -> None:
 
 
 def model_from_header(header: dict, path: str | Path, **kwargs) -> Net:
-    """Rebuild the (untrained) model a file's header describes."""
+    """Rebuild the (untrained) model a file's header describes; kwargs (e.g. another
+    `dtype`) override the header's."""
+    kwargs = {"dtype": header.get("dtype", "float64"), **kwargs}
     try:
-        return build_model(header["config"], dtype=header.get("dtype", "float64"), **kwargs)
+        return build_model(header["config"], **kwargs)
     except Exception as e:  # the config is untrusted: any failure means a bad file
         raise ModelFileError(f"{path}: its architecture cannot be rebuilt ({e})") from None
 
@@ -226,7 +228,12 @@ def load_book_params(model: Net, path: str | Path) -> Net:
     (not inverted), so the arrays go in unchanged and the model reproduces the
     book's accuracy.
     """
-    params = read_book_pickle(path)
+    return assign_book_params(model, read_book_pickle(path), path)
+
+
+def assign_book_params(model: Net, params: dict[str, np.ndarray], path: str | Path) -> Net:
+    """Put the arrays of a book pickle read from `path` into `model`, checking names,
+    shapes and dtypes first (the model is unchanged when any differs)."""
     expected = set(model.params)
     if set(params) != expected:
         raise ModelFileError(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from scratchdl.backend import asarray, to_numpy
 from scratchdl.experiments.common import Log, format_table, quiet
 from scratchdl.functions import relu, sigmoid
 from scratchdl.models.base import weight_scale
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SUMMARY = "activations of 5 layers for sigmoid/ReLU by init scale (book 6.2.2-6.2.3)"
 
@@ -84,11 +88,12 @@ class Histograms:
                              float((z < 0.01).mean()), float((z > 0.99).mean())])
         return format_table(["setting", "layer", "mean", "std", "<0.01", ">0.99"], rows)
 
-    def plot(self, path: str | os.PathLike) -> None:
+    def plot(self, path: str | os.PathLike | None = None) -> Figure:
+        """The figure (returned; written as a PNG to `path` when given)."""
         from scratchdl.plots import plot_activation_histograms
 
-        plot_activation_histograms(self.activations, path,
-                                   title="activations per layer (30 bins over [0, 1])")
+        return plot_activation_histograms(self.activations, path,
+                                          title="activations per layer (30 bins over [0, 1])")
 
 
 def run(size: Size = FULL, *, seed: int = 0, data_dir: str | os.PathLike | None = None,

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from scratchdl.callbacks import DivergenceGuard
 from scratchdl.errors import DivergenceError
 from scratchdl.models import Net
 from scratchdl.train import History, Trainer
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 Log = Callable[[str], None]
 """Where an experiment reports its progress, one line per finished run."""
@@ -194,8 +198,9 @@ class LossCurves:
                 f"\nloss@N: mean training loss of the {width} iterations up to N; "
                 "accuracy on the full train and test sets at the end")
 
-    def plot(self, path: str | os.PathLike) -> None:
+    def plot(self, path: str | os.PathLike | None = None) -> Figure:
+        """The figure (returned; written as a PNG to `path` when given)."""
         from scratchdl.plots import plot_loss_curves
 
-        plot_loss_curves({label: r.history.train_loss for label, r in self.runs.items()},
-                         path, title=self.title, ylim=self.ylim)
+        return plot_loss_curves({label: r.history.train_loss for label, r in self.runs.items()},
+                                path, title=self.title, ylim=self.ylim)

@@ -8,10 +8,12 @@ from scratchdl.layers.convolution import Convolution
 from scratchdl.layers.dropout import Dropout
 from scratchdl.layers.fast_convolution import FastConvolution
 from scratchdl.layers.fast_pooling import FastPooling
+from scratchdl.layers.layer_naive import AddLayer, MulLayer
 from scratchdl.layers.pooling import Pooling
 from scratchdl.layers.softmax_with_loss import SoftmaxWithLoss
 
 __all__ = [
+    "AddLayer",
     "Affine",
     "BatchNormalization",
     "Convolution",
@@ -19,6 +21,7 @@ __all__ = [
     "FastConvolution",
     "FastPooling",
     "Layer",
+    "MulLayer",
     "Pooling",
     "Relu",
     "Sigmoid",
