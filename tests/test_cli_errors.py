@@ -253,3 +253,12 @@ def test_figure_that_cannot_be_written(case, places, capsys, mnist):
     _, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("scratchdl: error: cannot write ")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """`scratchdl ... | head`: when the pipe closes, no traceback, exit status 1."""
+    proc = subprocess.Popen([sys.executable, "-m", "scratchdl", "data", "info"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the child writes its first line
+    _, err = proc.communicate(timeout=60)
+    assert err.decode() == "" and proc.returncode == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from scratchdl import __version__
@@ -43,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except BrokenPipeError:  # the reader went away (`scratchdl ... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def run(argv: list[str] | None) -> int:
+    """Parse the command line and run the subcommand, its errors as one line each."""
     args = build_parser().parse_args(argv)
     try:
         if hasattr(args, "device"):
