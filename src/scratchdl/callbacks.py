@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from scratchdl.backend import on_gpu
-from scratchdl.checkpoint import save_checkpoint
+from scratchdl.checkpoint import CHECKPOINT, save_checkpoint
 from scratchdl.errors import ScratchdlError, UsageError
 from scratchdl.progress import Callback, Progress
 from scratchdl.threads import blas_threads, in_background
@@ -176,13 +176,16 @@ class DivergenceGuard(Callback):
 
 class Checkpoint(Callback):
     """Write DIR/checkpoint.npz after every epoch, and at the end of a run that stops
-    mid-epoch (so that `--resume DIR --iters N` can extend it)."""
+    mid-epoch (so that `--resume DIR --iters N` can extend it). Of several processes,
+    rank 0 writes it."""
 
     def __init__(self, directory: str | Path, run_config: dict | None = None) -> None:
         self.directory, self.run_config = Path(directory), run_config
 
     def save(self, trainer: Trainer) -> Path:
         trainer.sync()
+        if trainer.comm.rank != 0:
+            return self.directory / CHECKPOINT
         return save_checkpoint(trainer, self.directory, self.run_config)
 
     def on_epoch_end(self, trainer: Trainer, epoch: int) -> None:
@@ -203,7 +206,9 @@ class Interrupt(Callback):
     """Ctrl-C finishes the current iteration, writes a checkpoint to DIR and stops.
 
     A second Ctrl-C stops at once (KeyboardInterrupt). Outside the main thread, where
-    no signal handler can be set, Ctrl-C keeps its usual meaning.
+    no signal handler can be set, Ctrl-C keeps its usual meaning. Under mpiexec, which
+    passes Ctrl-C on to every process, they agree after each iteration whether any
+    has been asked to stop, and all stop at the same one.
     """
 
     def __init__(self, directory: str | Path, run_config: dict | None = None) -> None:
@@ -222,7 +227,10 @@ class Interrupt(Callback):
         self.requested = True
 
     def on_step_end(self, trainer: Trainer, i: int) -> None:
-        if self.requested:
+        asked = self.requested
+        if trainer.comm.size > 1:  # a Ctrl-C that comes during the vote counts at the next
+            asked = trainer.comm.sum(np.array([float(asked)]))[0] > 0
+        if asked:
             self.checkpoint.save(trainer)
             raise Interrupted(
                 f"interrupted at iteration {trainer.current_iter}/{trainer.max_iter}; checkpoint "

@@ -13,7 +13,8 @@ import sys
 
 from scratchdl import __version__
 from scratchdl.backend import use_device
-from scratchdl.errors import ScratchdlError
+from scratchdl.distributed import fail_at_start
+from scratchdl.errors import ScratchdlError, one_line
 
 COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show",
             "import_book", "serve"]
@@ -24,6 +25,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, with its usage errors reduced to one line and exit status 2."""
 
     def error(self, message: str):
+        fail_at_start(f"{message} (see `{self.prog} --help`)")  # under mpiexec: one line
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -56,13 +58,10 @@ def run(argv: list[str] | None) -> int:
         if hasattr(args, "device"):
             use_device(args.device)
         return args.func(args) or 0
-    except ScratchdlError as e:
-        print(f"scratchdl: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except MemoryError as e:  # e.g. --hidden 100000000, or a recipe asking for as much
-        print(f"scratchdl: error: not enough memory ({e}); use smaller sizes or batches",
-              file=sys.stderr)
-        return 1
+    except (ScratchdlError, MemoryError) as e:
+        message, status = one_line(e)
+        print(f"scratchdl: error: {message}", file=sys.stderr)
+        return status
     except KeyboardInterrupt:
         print("scratchdl: interrupted", file=sys.stderr)
         return 130

@@ -65,7 +65,8 @@ class Trainer:
     `scratchdl.callbacks`, called in order at each hook; `verbose` adds a
     `Progress` (the epoch lines) unless one is given. `augment(x, rng)` transforms
     each batch; `eval_every` evaluates every that many iterations instead of once
-    per epoch; `comm` combines gradients across processes (`SingleProcess`).
+    per epoch; `comm` combines gradients across processes (`SingleProcess`; over MPI
+    see `scratchdl.distributed`), and splits evaluations among them.
     """
 
     def __init__(
@@ -100,6 +101,11 @@ class Trainer:
                              f"{iters if iters is not None else epochs}")
         if gradient not in GRADIENTS:
             raise UsageError(f"gradient must be one of {', '.join(GRADIENTS)}, got {gradient!r}")
+        comm = comm or SingleProcess()
+        if comm.size > mini_batch_size:
+            raise UsageError(f"{comm.size} processes need a batch of at least {comm.size} "
+                             f"rows (one each), got {mini_batch_size}; use a larger batch size "
+                             "or fewer processes")
         self.network = network
         self.x_train, self.x_test = asarray(x_train, network.dtype), asarray(x_test, network.dtype)
         self.t_train, self.t_test = asarray(t_train), asarray(t_test)
@@ -117,7 +123,7 @@ class Trainer:
             raise UsageError(str(e)) from None
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.augment = augment
-        self.comm = comm or SingleProcess()
+        self.comm = comm
         self.callbacks = list(callbacks)
         if verbose and not any(isinstance(cb, Progress) for cb in self.callbacks):
             self.callbacks.append(Progress())
@@ -177,7 +183,7 @@ class Trainer:
         if self.augment is not None:
             x_batch = self.augment(x_batch, self.rng)
         if self.comm.size > 1:
-            rows = even_slices(self.batch_size, self.comm.size)[self.comm.rank]
+            rows = self.share(self.batch_size)
             x_batch, t_batch = x_batch[rows], t_batch[rows]
         if self.gradient == "backprop":
             grads = net.gradient(x_batch, t_batch)
@@ -203,6 +209,10 @@ class Trainer:
                     for k, a, b in zip(names, bounds[:-1], bounds[1:], strict=True)}
         return combined, float(flat[-1])
 
+    def share(self, n: int) -> slice:
+        """This process's rows of n (shares differ by one row at most); all in one process."""
+        return even_slices(n, self.comm.size)[self.comm.rank]
+
     def evaluate_epoch(self, i: int) -> None:
         """The book's evaluation after iteration i: accuracy on (a sample of) both sets."""
         elapsed = self.training_time()
@@ -210,27 +220,29 @@ class Trainer:
 
     def accuracies(self, full: bool = False, network: Net | None = None) -> tuple[float, float]:
         """Train and test accuracy of `network` (default the trainer's), on the first
-        `evaluate_sample_num` samples unless `full`; callbacks hear of its progress."""
+        `evaluate_sample_num` samples unless `full`; callbacks hear of its progress.
+        Of several processes each counts its share of the samples, and the counts are
+        summed."""
         network = network or self.network
         n = None if full else self.evaluate_sample_num
         sets = [(self.x_train[:n], self.t_train[:n]), (self.x_test[:n], self.t_test[:n])]
-        total = sum(len(x) for x, _ in sets)
+        sizes = [len(x) for x, _ in sets]
+        sets = [(x[self.share(len(x))], t[self.share(len(x))]) for x, t in sets]
         if network is self.network:
-            self.call("on_evaluation_begin", total)
-        accuracies = []
+            self.call("on_evaluation_begin", sum(len(x) for x, _ in sets))
+        correct = np.zeros(2)
         # A diverging run overflows quietly here: its guard reports it, once.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for x, t in sets:
-                correct = 0
+            for k, (x, t) in enumerate(sets):
                 for start in range(0, len(x), EVAL_CHUNK):
                     part = slice(start, start + EVAL_CHUNK)
-                    correct += round(network.accuracy(x[part], t[part]) * len(x[part]))
+                    correct[k] += round(network.accuracy(x[part], t[part]) * len(x[part]))
                     if network is self.network:
                         self.call("on_evaluation_progress", len(x[part]))
-                accuracies.append(correct / len(x))
         if network is self.network:
             self.call("on_evaluation_end")
-        return accuracies[0], accuracies[1]
+        correct = self.comm.sum(correct)  # each process counted its share of each set
+        return float(correct[0] / sizes[0]), float(correct[1] / sizes[1])
 
     def record_evaluation(self, i: int, train_acc: float, test_acc: float,
                           elapsed: float) -> None:
