@@ -25,7 +25,9 @@ so that earlier rows do not hide it. Inputs are random pixels in
 NumPy's BLAS and PyTorch use all CPUs by default. scratchdl runs as `scratchdl
 train` does: BLAS on one thread, and each convolution's batch split across one
 thread per CPU (scratchdl.threads.parallel_map; SCRATCHDL_NUM_THREADS sets the
-count). OPENBLAS_NUM_THREADS=1 in the environment pins all of them to one thread.
+count). The "plain API" row is the book's own loop over `gradient` and `update`
+with no thread settings at all, as a notebook would write it.
+OPENBLAS_NUM_THREADS=1 in the environment pins all of them to one thread.
 The load average is printed before and after: other processes on the machine
 slow every row, threaded ones the most.
 
@@ -272,7 +274,9 @@ def book_step(model: str, dtype):
     return step
 
 
-def scratchdl_step(model: str, dtype):
+def scratchdl_step(model: str, dtype, as_train: bool = True):
+    """A training step as `scratchdl train` runs it (the steps under `BlasThreads(1)`),
+    or, `as_train=False`, as a plain loop of the Python API runs it, no thread settings."""
     from scratchdl.models import DeepConvNet, SimpleConvNet
     from scratchdl.optim import Adam
     from scratchdl.threads import blas_threads
@@ -282,10 +286,14 @@ def scratchdl_step(model: str, dtype):
     x, t = batch(dtype)
 
     def step():
-        with blas_threads(1):  # as `scratchdl train` runs: the layers split the batch
+        with blas_threads(1 if as_train else None):
             optimizer.update(net.params, net.gradient(x, t))
 
     return step
+
+
+def plain_api_step(model: str, dtype):
+    return scratchdl_step(model, dtype, as_train=False)
 
 
 def torch_model(model: str):
@@ -323,6 +331,7 @@ def torch_step(model: str, dtype):
 
 CONTENDERS = {  # name: (make_step, dtype)
     "scratchdl float32": (scratchdl_step, "float32"),
+    "scratchdl f32 plain API": (plain_api_step, "float32"),
     "scratchdl float64": (scratchdl_step, "float64"),
     "book-style float64": (book_step, "float64"),
     "book-style float32": (book_step, "float32"),
@@ -422,12 +431,12 @@ def main() -> None:
             for name in names:
                 memory[name, model] = peak_memory_in_child(name, model, 3)
 
-    head = f"{'implementation':<20}" + "".join(f"{m + ' s/iter':>24}" for m in MODELS)
+    head = f"{'implementation':<24}" + "".join(f"{m + ' s/iter':>24}" for m in MODELS)
     if memory:
         head += "".join(f"{m + ' peak MiB':>24}" for m in MODELS)
     print(head)
     for name in names:
-        row = f"{name:<20}" + "".join(f"{seconds[name, m]:>24.4f}" for m in MODELS)
+        row = f"{name:<24}" + "".join(f"{seconds[name, m]:>24.4f}" for m in MODELS)
         if memory:
             row += "".join(f"{memory[name, m]:>24.1f}" for m in MODELS)
         print(row)

@@ -9,17 +9,27 @@ and uses NumPy's default BLAS threads. scratchdl runs as `scratchdl train` does:
 float32, steps on one BLAS thread, and each evaluation on a snapshot of the
 network on a second thread while the steps go on (the same numbers, in order).
 
+With --whole-process each contender is timed as a whole process, start to exit,
+as a user waits for it: `scratchdl train` itself, and this script running the
+book-style loop alone (`--run book`: Python's start, NumPy's import, loading
+MNIST, training, exit), interleaved over --rounds, median.
+
     python benchmarks/seed_recipe.py [--iters 10000] [--activation sigmoid|relu]
+                                     [--whole-process [--rounds 3]]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import subprocess
+import sys
 import time
 from collections import OrderedDict
 
 import numpy as np
 
+from scratchdl.callbacks import BackgroundEvaluation, BlasThreads
 from scratchdl.data import load_mnist
 from scratchdl.models import TwoLayerNet
 from scratchdl.train import Trainer
@@ -140,9 +150,37 @@ def scratchdl_loop(data, iters: int, activation: str, seed: int) -> tuple[float,
                           rng=rng, dtype=np.float32)
     trainer = Trainer(network, x_train, t_train, x_test, t_test, iters=iters,
                       mini_batch_size=100, optimizer="sgd", optimizer_param={"lr": 0.1},
-                      rng=rng, verbose=False, progress=False, step_threads=1,
-                      background_eval=True)
+                      rng=rng, verbose=False,
+                      callbacks=[BlasThreads(1), BackgroundEvaluation()])
     return trainer.train()
+
+
+LOOPS = {"book": ("book-style NumPy float64", book_loop),
+         "scratchdl": ("scratchdl float32", scratchdl_loop)}
+
+
+def process_command(name: str, args) -> list[str]:
+    """The command line of one contender as a whole process."""
+    if name == "scratchdl":
+        return ["scratchdl", "train", "--quiet", "--iters", str(args.iters), "--activation",
+                args.activation, "--seed", str(args.seed)]
+    return [sys.executable, __file__, "--run", "book", "--iters", str(args.iters),
+            "--activation", args.activation, "--seed", str(args.seed)]
+
+
+def whole_processes(args) -> list[tuple[str, float, str]]:
+    """(name, median wall seconds, last line printed) per contender, rounds interleaved."""
+    seconds: dict[str, list[float]] = {name: [] for name in LOOPS}
+    last: dict[str, str] = {}
+    for _ in range(args.rounds):
+        for name in LOOPS:
+            start = time.perf_counter()
+            done = subprocess.run(process_command(name, args), capture_output=True, text=True)
+            seconds[name].append(time.perf_counter() - start)
+            if done.returncode != 0:
+                raise SystemExit(f"{LOOPS[name][0]} failed: {done.stderr.strip()}")
+            last[name] = done.stdout.strip().splitlines()[-1]
+    return [(LOOPS[n][0], statistics.median(seconds[n]), last[n]) for n in LOOPS]
 
 
 def main() -> None:
@@ -150,16 +188,33 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=10000)
     parser.add_argument("--activation", choices=["sigmoid", "relu"], default="sigmoid")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--whole-process", action="store_true",
+                        help="time each contender as a whole process, start to exit")
+    parser.add_argument("--rounds", type=int, default=3, help="whole-process rounds (median)")
+    parser.add_argument("--run", choices=list(LOOPS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    recipe = (f"seed recipe: TwoLayerNet 784-50-10 {args.activation}, batch 100, {args.iters} "
+              f"iterations, SGD lr 0.1, per-epoch evaluation on the full sets")
+    if args.run:
+        train_acc, test_acc = LOOPS[args.run][1](load_mnist(), args.iters, args.activation,
+                                                 args.seed)
+        print(f"final: train acc {train_acc:.4f}, test acc {test_acc:.4f}")
+        return
+    if args.whole_process:
+        rows = whole_processes(args)
+        print(f"{recipe}; whole processes, start to exit, median of {args.rounds} rounds")
+        print(f"{'process':<26} {'time (s)':>9}  last line")
+        for name, seconds, line in rows:
+            print(f"{name:<26} {seconds:9.2f}  {line}")
+        print(f"speed-up: {rows[0][1] / rows[1][1]:.2f}x")
+        return
     data = load_mnist()
     rows = []
-    loops = [("book-style NumPy float64", book_loop), ("scratchdl float32", scratchdl_loop)]
-    for name, loop in loops:
+    for name, loop in LOOPS.values():
         start = time.perf_counter()
         train_acc, test_acc = loop(data, args.iters, args.activation, args.seed)
         rows.append((name, time.perf_counter() - start, train_acc, test_acc))
-    print(f"seed recipe: TwoLayerNet 784-50-10 {args.activation}, batch 100, {args.iters} "
-          f"iterations, SGD lr 0.1, per-epoch evaluation on the full sets")
+    print(recipe)
     print(f"{'implementation':<26} {'time (s)':>9} {'train acc':>10} {'test acc':>9}")
     for name, seconds, train_acc, test_acc in rows:
         print(f"{name:<26} {seconds:9.2f} {train_acc:10.4f} {test_acc:9.4f}")

@@ -1,14 +1,37 @@
-"""Helpers shared by the tests: our `.npz` files, bad input files, the CLI in-process."""
+"""Helpers shared by the tests: our `.npz` files, bad input files, the CLI in-process,
+and comparisons of device arrays (see `xp_module` in conftest.py) with host values."""
 
 from __future__ import annotations
 
 import json
+from numbers import Number
 from pathlib import Path
 
 import numpy as np
 
 from scratchdl import cli
+from scratchdl.backend import to_numpy
 from scratchdl.io import HEADER
+
+
+def host(a) -> np.ndarray:
+    """`a` on the host: arrays of the active device through `to_numpy`, the expected
+    values a test writes (numbers, lists, NumPy arrays) as they are."""
+    if isinstance(a, (list, tuple)):
+        return np.asarray([host(v) for v in a])
+    if isinstance(a, (Number, np.generic, np.ndarray)):
+        return np.asarray(a)
+    return to_numpy(a)
+
+
+def assert_close(actual, desired, **tolerances) -> None:
+    """`np.testing.assert_allclose` of device or host arrays."""
+    np.testing.assert_allclose(host(actual), host(desired), **tolerances)
+
+
+def assert_equal(actual, desired, **options) -> None:
+    """`np.testing.assert_array_equal` of device or host arrays."""
+    np.testing.assert_array_equal(host(actual), host(desired), **options)
 
 
 def arrays_of(path: Path) -> dict[str, np.ndarray]:

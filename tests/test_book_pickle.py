@@ -46,6 +46,7 @@ def book_net() -> MultiLayerNet:
     return MultiLayerNet(784, [50, 100], 10, activation="sigmoid", dtype=np.float64)
 
 
+@pytest.mark.xp
 def test_ch03_sample_weight_reproduces_the_books_accuracy(book_weights, mnist):
     """The book's own code gives exactly 0.9352 on the 10,000 test images."""
     _, (x_test, t_test) = mnist

@@ -19,7 +19,7 @@ from PIL import Image
 
 from scratchdl import cli
 from scratchdl.io import save_model
-from scratchdl.models import TwoLayerNet
+from scratchdl.models import SimpleConvNet, TwoLayerNet
 
 OUTPUTS = ["--save", "{out}/model.npz", "--checkpoint-dir", "{out}/ckpt", "--plot",
            "{out}/curves.png"]
@@ -71,20 +71,24 @@ CASES = {
     "train-resume-no-checkpoint": (["train", "--resume", "{empty}"], 2,
                                    "no checkpoint.npz there"),
     "train-resume-text-checkpoint": (["train", "--resume", "{textckpt}"], 1,
-                                     "is not a scratchdl file or is damaged"),
+                                     "is not a scratchdl checkpoint (it is a text file)"),
     "train-data-dir-empty-offline": (["train", "--data-dir", "{empty}", "--iters", "1"], 1,
                                      "could not download"),
     # evaluate and predict: bad files
     "evaluate-no-argument": (["evaluate"], 2, "the following arguments are required"),
     "evaluate-missing-file": (["evaluate", "{tmp}/nope.npz"], 1, "nope.npz: no such file"),
-    "evaluate-text-file": (["evaluate", "{text}"], 1, "is not a scratchdl file or is damaged"),
+    "evaluate-text-file": (["evaluate", "{text}"], 1,
+                           "is not a scratchdl model file (it is a text file)"),
     "evaluate-folder": (["evaluate", "{empty}"], 1, "a folder, not a file"),
-    "evaluate-image-as-model": (["evaluate", "{image}"], 1, "is not a scratchdl file"),
+    "evaluate-image-as-model": (["evaluate", "{image}"], 1, "is not a scratchdl model file"),
     "evaluate-unknown-dataset": (["evaluate", "{model}", "--dataset", "cifar"], 2,
                                  "unknown data set 'cifar'"),
     "predict-no-image": (["predict", "{model}"], 2, "the following arguments are required"),
     "predict-missing-model": (["predict", "{tmp}/nope.npz", "{image}"], 1, "no such file"),
-    "predict-text-model": (["predict", "{text}", "{image}"], 1, "is not a scratchdl file"),
+    "predict-text-model": (["predict", "{text}", "{image}"], 1, "is not a scratchdl model file"),
+    "predict-swapped-arguments": (["predict", "{text}", "{model}"], 1,
+                                  "is not a scratchdl model file (it is a text file); a model "
+                                  "file is the .npz that `scratchdl train --save FILE.npz`"),
     "predict-missing-image": (["predict", "{model}", "{tmp}/nope.png"], 1,
                               "nope.png: no such file"),
     "predict-text-image": (["predict", "{model}", "{text}"], 1, "is not an image PIL can read"),
@@ -117,9 +121,33 @@ CASES = {
     "show-missing-model": (["show", "filters", "{tmp}/nope.npz", "--out", "{out}/f.png"], 1,
                            "nope.npz: no such file"),
     "show-text-model": (["show", "mistakes", "{text}", "--out", "{out}/f.png"], 1,
-                        "is not a scratchdl file or is damaged"),
+                        "is not a scratchdl model file (it is a text file)"),
     "show-max-0": (["show", "mistakes", "{model}", "--max", "0", "--out", "{out}/f.png"], 2,
                    "--max: must be a positive integer"),
+    "show-functions-with-model": (["show", "functions", "{model}"], 2, "unrecognized arguments"),
+    "show-applied-filters-dense": (["show", "applied-filters", "{model}", "--out", "{out}/f.png"],
+                                   1, "applied-filters needs a convolutional model"),
+    "show-applied-filters-text-image": (["show", "applied-filters", "{conv}", "{text}", "--out",
+                                         "{out}/f.png"], 1, "is not an image PIL can read"),
+    "show-applied-filters-index": (["show", "applied-filters", "{conv}", "--index", "10000",
+                                    "--out", "{out}/f.png"], 2,
+                                   "--index must be between 0 and 9999"),
+    "show-applied-filters-tiny-image": (["show", "applied-filters", "{conv}", "{tiny}", "--out",
+                                         "{out}/f.png"], 2, "smaller than the 5x5 filters"),
+    # import-book, and evaluate's dtypes
+    "import-book-no-model": (["import-book", "{text}"], 2,
+                             "the following arguments are required: --model"),
+    "import-book-text": (["import-book", "{text}", "--model", "two-layer", "--out",
+                          "{out}/m.npz"], 1, "unsafe or damaged"),
+    "import-book-missing": (["import-book", "{tmp}/nope.pkl", "--model", "deep-conv", "--out",
+                             "{out}/m.npz"], 1, "nope.pkl: no such file"),
+    "import-book-hidden-letters": (["import-book", "{text}", "--model", "multi-layer",
+                                    "--hidden", "a", "--out", "{out}/m.npz"], 2,
+                                   "--hidden must be sizes"),
+    "import-book-out-folder": (["import-book", "{text}", "--model", "multi-layer", "--out",
+                                "{empty}"], 1, "it is a folder"),
+    "evaluate-dtype-bfloat16": (["evaluate", "{model}", "--dtype", "bfloat16"], 2,
+                                "invalid choice: 'bfloat16'"),
 }
 """Each case: the arguments ({placeholders} are filled per test), exit status, and
 words the one line on stderr must contain."""
@@ -145,11 +173,15 @@ def places(tmp_path) -> dict[str, str]:
     a = np.zeros((28, 28), np.uint8)
     a[5:23, 13:15] = 255
     Image.fromarray(a).save(image)
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(a[:3, :3]).save(tiny)
     model = tmp_path / "model.npz"
     save_model(TwoLayerNet(784, 10, 10, rng=0), model)
+    conv = tmp_path / "conv.npz"
+    save_model(SimpleConvNet(rng=0), conv)
     return {"tmp": str(tmp_path), "out": str(tmp_path / "out"), "empty": str(empty),
             "text": str(text), "textckpt": str(textckpt), "png_dir": str(png_dir),
-            "image": str(image), "model": str(model)}
+            "image": str(image), "tiny": str(tiny), "model": str(model), "conv": str(conv)}
 
 
 def arguments(case: str, places: dict[str, str]) -> list[str]:
@@ -221,3 +253,12 @@ def test_figure_that_cannot_be_written(case, places, capsys, mnist):
     _, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("scratchdl: error: cannot write ")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """`scratchdl ... | head`: when the pipe closes, no traceback, exit status 1."""
+    proc = subprocess.Popen([sys.executable, "-m", "scratchdl", "data", "info"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the child writes its first line
+    _, err = proc.communicate(timeout=60)
+    assert err.decode() == "" and proc.returncode == 1

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_close, assert_equal, host
 
+from scratchdl.backend import asarray, on_gpu
 from scratchdl.gradient import numerical_gradient
-from scratchdl.layers import Convolution, Pooling, convolution
+from scratchdl.layers import Convolution, FastConvolution, FastPooling, Pooling
+from scratchdl.layers.fast_convolution import ROWS_MIN_K, batch_chunks
+
+pytestmark = pytest.mark.xp
 
 CONV_CASES = [  # (N, C, H, W), (FN, FH, FW), stride, pad
     ((2, 3, 5, 5), (4, 3, 3), 1, 0),
@@ -32,7 +37,7 @@ POOL_CASES = [  # (N, C, H, W), (pool_h, pool_w), stride, pad
 def check_backward(layer, x, rtol=1e-6):
     """Backward's dx and grads against central differences of sum(forward(x) * dout)."""
     rng = np.random.default_rng(7)
-    dout = rng.standard_normal(layer.forward(x).shape)
+    dout = asarray(rng.standard_normal(layer.forward(x).shape))
 
     def f(_):
         return float((layer.forward(x) * dout).sum())
@@ -42,22 +47,30 @@ def check_backward(layer, x, rtol=1e-6):
     layer.forward(x)
     got = {"x": layer.backward(dout), **layer.grads}
     for name, value in expected.items():
-        np.testing.assert_allclose(got[name], value, rtol=rtol, atol=1e-7, err_msg=name)
+        assert_close(got[name], value, rtol=rtol, atol=1e-7, err_msg=name)
 
 
-def make_conv(case, fast, dtype=np.float64, seed=0):
+def make_conv(case, fast, dtype=np.float64, seed=0, **engine):
+    """A FastConvolution (with `engine`'s tuning) or the book's Convolution, and an input,
+    on the active device."""
     shape, (FN, FH, FW), stride, pad = case
     rng = np.random.default_rng(seed)
-    W = rng.standard_normal((FN, shape[1], FH, FW)).astype(dtype)
-    b = rng.standard_normal(FN).astype(dtype)
-    x = rng.standard_normal(shape).astype(dtype)
-    return Convolution(W, b, stride, pad, fast=fast), x
+    W = asarray(rng.standard_normal((FN, shape[1], FH, FW)), dtype)
+    b = asarray(rng.standard_normal(FN), dtype)
+    x = asarray(rng.standard_normal(shape), dtype)
+    if fast:
+        return FastConvolution(W, b, stride, pad, **engine), x
+    return Convolution(W, b, stride, pad), x
+
+
+def make_pool(ph, pw, stride, pad, fast):
+    return (FastPooling if fast else Pooling)(ph, pw, stride, pad)
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "book"])
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_convolution_backward_matches_numerical_gradient(case, fast, columns):
-    layer, x = make_conv(case, fast)
+    layer, x = make_conv(case, fast, **({"rows_min_k": columns} if fast else {}))
     check_backward(layer, x)
 
 
@@ -65,8 +78,8 @@ def test_convolution_backward_matches_numerical_gradient(case, fast, columns):
 @pytest.mark.parametrize("case", POOL_CASES)
 def test_pooling_backward_matches_numerical_gradient(case, fast):
     shape, (ph, pw), stride, pad = case
-    x = np.random.default_rng(3).standard_normal(shape)
-    check_backward(Pooling(ph, pw, stride, pad, fast=fast), x)
+    x = asarray(np.random.default_rng(3).standard_normal(shape))
+    check_backward(make_pool(ph, pw, stride, pad, fast), x)
 
 
 def test_whole_row_columns_serve_stride_1_with_enough_filter_elements():
@@ -81,9 +94,9 @@ def test_whole_row_columns_serve_stride_1_with_enough_filter_elements():
 def test_convolution_forward_is_a_correlation():
     """out[n, f, y, x] = sum_c,i,j W[f, c, i, j] * x_pad[n, c, y*s + i, x*s + j] + b[f]."""
     layer, x = make_conv(((2, 2, 7, 6), (3, 3, 2), 2, 1), fast=True)
-    W, b = layer.params["W"], layer.params["b"]
-    out = layer.forward(x)
-    x_pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    W, b = host(layer.params["W"]), host(layer.params["b"])
+    out = host(layer.forward(x))
+    x_pad = np.pad(host(x), ((0, 0), (0, 0), (1, 1), (1, 1)))
     expected = np.zeros(out.shape)
     for y in range(out.shape[2]):
         for x_ in range(out.shape[3]):
@@ -95,29 +108,30 @@ def test_convolution_forward_is_a_correlation():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_convolution_fast_path_equals_book_path(case, dtype, columns):
-    fast, x = make_conv(case, True, dtype)
+    fast, x = make_conv(case, True, dtype, rows_min_k=columns)
     book, _ = make_conv(case, False, dtype)
     out = fast.forward(x)
-    np.testing.assert_allclose(out, book.forward(x), rtol=1e-5, atol=1e-5)
+    assert_close(out, book.forward(x), rtol=1e-5, atol=1e-5)
     assert out.dtype == dtype
-    dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
-    np.testing.assert_allclose(fast.backward(dout), book.backward(dout), rtol=1e-5, atol=1e-5)
+    dout = asarray(np.random.default_rng(1).standard_normal(out.shape), dtype)
+    assert_close(fast.backward(dout), book.backward(dout), rtol=1e-5, atol=1e-5)
     for name in ("W", "b"):
-        np.testing.assert_allclose(fast.grads[name], book.grads[name], rtol=1e-4, atol=1e-4)
+        assert_close(fast.grads[name], book.grads[name], rtol=1e-4, atol=1e-4)
         assert fast.grads[name].dtype == dtype
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_convolution_in_chunks_of_one_image(case, monkeypatch, columns):
-    """The fast path works through the batch in chunks; one image each must not matter."""
-    monkeypatch.setattr(convolution, "CHUNK_BYTES", 1)
-    assert len(convolution.batch_chunks(4, 100)) == 4
-    check_backward(make_conv(case, True)[0], make_conv(case, True)[1])
-    layer, x = make_conv(case, True)
+def test_convolution_in_chunks_of_one_image(case, columns):
+    """The fast path works through the batch in chunks; one image each must not matter.
+    On a device the batch goes at once, in one chunk."""
+    assert len(batch_chunks(4, 100, chunk_bytes=1)) == (1 if on_gpu() else 4)
+    engine = {"chunk_bytes": 1, "rows_min_k": columns}
+    check_backward(*make_conv(case, True, **engine))
+    layer, x = make_conv(case, True, **engine)
     book, _ = make_conv(case, False)
-    dout = np.random.default_rng(2).standard_normal(book.forward(x).shape)
-    np.testing.assert_allclose(layer.forward(x), book.forward(x), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(layer.backward(dout), book.backward(dout), rtol=1e-12, atol=1e-12)
+    dout = asarray(np.random.default_rng(2).standard_normal(book.forward(x).shape))
+    assert_close(layer.forward(x), book.forward(x), rtol=1e-12, atol=1e-12)
+    assert_close(layer.backward(dout), book.backward(dout), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("case", POOL_CASES)
@@ -129,49 +143,88 @@ def test_pooling_fast_path_equals_book_path_including_ties(case, data):
     x = rng.standard_normal(shape)
     if data == "ties":
         x = np.maximum(np.round(x), 0)
-    fast, book = Pooling(ph, pw, stride, pad), Pooling(ph, pw, stride, pad, fast=False)
+    x = asarray(x)
+    fast, book = FastPooling(ph, pw, stride, pad), Pooling(ph, pw, stride, pad)
     out = fast.forward(x)
-    np.testing.assert_array_equal(out, book.forward(x))
-    dout = rng.standard_normal(out.shape)
-    np.testing.assert_array_equal(fast.backward(dout), book.backward(dout))
+    assert_equal(out, book.forward(x))
+    dout = asarray(rng.standard_normal(out.shape))
+    assert_equal(fast.backward(dout), book.backward(dout))
 
 
-def test_pooling_2x2_picks_the_max_and_routes_the_gradient_to_it():
-    x = np.array([[[[1.0, 5, 2, 0], [3, 4, 2, 2], [0, 0, -1, -2], [0, 0, -3, -1]]]])
-    pool = Pooling(2, 2, stride=2)
-    np.testing.assert_array_equal(pool.forward(x), [[[[5, 2], [0, -1]]]])
-    dx = pool.backward(np.array([[[[10.0, 20], [30, 40]]]]))
-    np.testing.assert_array_equal(
-        dx, [[[[0, 10, 20, 0], [0, 0, 0, 0], [30, 0, 40, 0], [0, 0, 0, 0]]]])
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "book"])
+def test_pooling_2x2_picks_the_max_and_routes_the_gradient_to_it(fast):
+    x = asarray(np.array([[[[1.0, 5, 2, 0], [3, 4, 2, 2], [0, 0, -1, -2], [0, 0, -3, -1]]]]))
+    pool = make_pool(2, 2, 2, 0, fast)
+    assert_equal(pool.forward(x), [[[[5, 2], [0, -1]]]])
+    dx = pool.backward(asarray(np.array([[[[10.0, 20], [30, 40]]]])))
+    assert_equal(dx, [[[[0, 10, 20, 0], [0, 0, 0, 0], [30, 0, 40, 0], [0, 0, 0, 0]]]])
 
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "book"])
 def test_layers_leave_input_and_dout_alone(fast):
     conv, x = make_conv(CONV_CASES[2], fast)
-    pool = Pooling(2, 2, 2, fast=fast)
+    pool = make_pool(2, 2, 2, 0, fast)
     x_before = x.copy()
     h = conv.forward(x)
     out = pool.forward(h)
-    dout = np.ones_like(out)
+    dout = asarray(np.ones(out.shape))
     conv.backward(pool.backward(dout))
-    np.testing.assert_array_equal(x, x_before)
-    np.testing.assert_array_equal(dout, np.ones_like(out))
+    assert_equal(x, x_before)
+    assert_equal(dout, np.ones(out.shape))
 
 
 @pytest.mark.parametrize("case", [CONV_CASES[1], CONV_CASES[6]], ids=["FN>C", "FN<=C"])
-def test_first_layer_can_skip_dx(case, columns):
-    conv, x = make_conv(case, True)
-    reference, _ = make_conv(case, True)
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "book"])
+def test_first_layer_can_skip_dx(case, fast, columns):
+    conv, x = make_conv(case, fast, **({"rows_min_k": columns} if fast else {}))
+    reference, _ = make_conv(case, fast)
     conv.input_grad = False
-    dout = np.ones_like(conv.forward(x))
+    dout = asarray(np.ones(conv.forward(x).shape))
     reference.forward(x)
     reference.backward(dout)
     assert conv.backward(dout) is None
-    np.testing.assert_allclose(conv.grads["W"], reference.grads["W"])
-    np.testing.assert_allclose(conv.grads["b"], reference.grads["b"])
+    assert_close(conv.grads["W"], reference.grads["W"])
+    assert_close(conv.grads["b"], reference.grads["b"])
 
 
-def test_channel_mismatch_is_a_clear_error():
-    conv, _ = make_conv(CONV_CASES[0], True)
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "book"])
+def test_channel_mismatch_is_a_clear_error(fast):
+    conv, _ = make_conv(CONV_CASES[0], fast)
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
-        conv.forward(np.zeros((1, 2, 5, 5)))
+        conv.forward(asarray(np.zeros((1, 2, 5, 5))))
+
+
+W4, B2 = np.zeros((2, 1, 3, 3)), np.zeros(2)
+
+
+@pytest.mark.parametrize("cls", [Convolution, FastConvolution])
+@pytest.mark.parametrize("args, message", [
+    ((W4, B2, 0), "Convolution needs stride to be an integer >= 1, got stride=0"),
+    ((W4, B2, 1, -1), "Convolution needs pad to be an integer >= 0, got pad=-1"),
+    ((W4, B2, 1.5), "Convolution needs stride to be an integer >= 1, got stride=1.5"),
+    ((np.zeros((2, 3, 3)), B2), r"needs filters W \(FN, C, FH, FW\) and biases b \(FN,\), got "
+                                r"W \(2, 3, 3\) and b \(2,\)"),
+    ((W4, np.zeros(3)), r"got W \(2, 1, 3, 3\) and b \(3,\)"),
+])
+def test_convolution_refuses_bad_arguments_at_construction(cls, args, message):
+    with pytest.raises(ValueError, match=message):
+        cls(*args)
+
+
+@pytest.mark.parametrize("cls", [Pooling, FastPooling])
+@pytest.mark.parametrize("args, message", [
+    ((2, 2, 0), "Pooling needs stride to be an integer >= 1, got stride=0"),
+    ((0, 2), "Pooling needs pool_h to be an integer >= 1, got pool_h=0"),
+    ((2, -1), "Pooling needs pool_w to be an integer >= 1, got pool_w=-1"),
+    ((2, 2, 2, -1), "Pooling needs pad to be an integer >= 0, got pad=-1"),
+    ((2, "2"), "Pooling needs pool_w to be an integer >= 1, got pool_w='2'"),
+])
+def test_pooling_refuses_bad_arguments_at_construction(cls, args, message):
+    with pytest.raises(ValueError, match=message):
+        cls(*args)
+
+
+def test_the_default_engine_tuning_is_the_modules():
+    layer, _ = make_conv(CONV_CASES[0], True)
+    assert layer.rows_min_k == ROWS_MIN_K and layer.splits_batch
+    assert not make_conv(CONV_CASES[0], False)[0].splits_batch

@@ -21,8 +21,6 @@ from scratchdl.cli import main
 from scratchdl.data import DATASETS, KINDS, DataFile, Dataset, load_mnist
 from scratchdl.errors import DownloadError
 
-SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
-
 
 def idx_bytes(array: np.ndarray) -> bytes:
     return bytes([0, 0, 8, array.ndim]) + b"".join(
@@ -219,10 +217,8 @@ def test_partial_cache_downloads_only_the_missing_files(isolated, served):
                                    "train-images-idx3-ubyte.gz"]
 
 
-def test_real_size_mnist_download(isolated):
-    if not SHARED_MNIST.is_dir():
-        pytest.skip("real MNIST not found")
-    server = Server({p.name: p.read_bytes() for p in SHARED_MNIST.glob("*.gz")})
+def test_real_size_mnist_download(mnist_dir, isolated):
+    server = Server({p.name: p.read_bytes() for p in mnist_dir.glob("*.gz")})
     try:
         (x, t), (xt, tt) = load_mnist(dataset=Dataset(
             "mnist", DATASETS["mnist"].files, (dead_url(), server.url)), progress=False)

@@ -20,6 +20,7 @@ from scratchdl.experiments.common import Data, LossCurves, fit, format_table, sa
 from scratchdl.models import MultiLayerNet
 
 HEADERS = {
+    "optimizer-paths": ["optimizer", "lr", "end x", "end y", "f(x, y)"],
     "optimizers": ["setting", "loss@", "train acc", "test acc"],
     "weight-init": ["setting", "loss@", "train acc", "test acc"],
     "activation-histogram": ["setting", "layer", "mean", "std", "<0.01", ">0.99"],
@@ -28,6 +29,7 @@ HEADERS = {
     "hyperparams": ["trial", "val acc", "lr", "weight decay"],
 }
 ROWS = {
+    "optimizer-paths": ["SGD", "Momentum", "AdaGrad", "Adam"],
     "optimizers": ["SGD", "Momentum", "AdaGrad", "Adam"],
     "weight-init": ["std=0.01", "Xavier", "He"],
     "activation-histogram": ["sigmoid, std 1", "sigmoid, Xavier", "ReLU, He"],

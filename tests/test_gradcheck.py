@@ -68,6 +68,7 @@ def test_absurd_tolerance_fails_with_one_line(capsys, mnist):
     assert "gradient check failed" in err and "1e-30" in err
 
 
+@pytest.mark.xp
 def test_dropout_mask_shared_and_flag_restored(mnist):
     """With different masks the two gradients would disagree by far more than 1e-6."""
     (x, t), _ = mnist

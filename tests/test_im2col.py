@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_close, assert_equal, host
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchdl.layers.im2col import col2im, col2im_t, conv_output_size, im2col, im2col_t
+from scratchdl.backend import asarray
+from scratchdl.layers.fast_im2col import col2im_t, im2col_t
+from scratchdl.layers.im2col import col2im, conv_output_size, im2col
+
+pytestmark = pytest.mark.xp
 
 
 def im2col_loop(x, FH, FW, stride, pad):
@@ -54,19 +59,19 @@ def conv_case(draw):
 @given(conv_case())
 def test_im2col_matches_direct_loop(case):
     x, FH, FW, stride, pad = case
-    col = im2col(x, FH, FW, stride, pad)
-    np.testing.assert_array_equal(col, im2col_loop(x, FH, FW, stride, pad))
-    np.testing.assert_array_equal(im2col_t(x, FH, FW, stride, pad), col.T)
+    col = im2col(asarray(x), FH, FW, stride, pad)
+    assert_equal(col, im2col_loop(x, FH, FW, stride, pad))
+    assert_equal(im2col_t(asarray(x), FH, FW, stride, pad), col.T)
 
 
 @settings(max_examples=60, deadline=None)
 @given(conv_case())
 def test_col2im_of_ones_counts_overlaps(case):
     x, FH, FW, stride, pad = case
-    col = np.ones_like(im2col(x, FH, FW, stride, pad))
+    col = asarray(np.ones(im2col(asarray(x), FH, FW, stride, pad).shape))
     expected = overlap_count(x.shape, FH, FW, stride, pad)
-    np.testing.assert_array_equal(col2im(col, x.shape, FH, FW, stride, pad), expected)
-    np.testing.assert_array_equal(col2im_t(col.T, x.shape, FH, FW, stride, pad), expected)
+    assert_equal(col2im(col, x.shape, FH, FW, stride, pad), expected)
+    assert_equal(col2im_t(col.T, x.shape, FH, FW, stride, pad), expected)
 
 
 @settings(max_examples=60, deadline=None)
@@ -74,16 +79,16 @@ def test_col2im_of_ones_counts_overlaps(case):
 def test_col2im_is_the_adjoint_of_im2col(case):
     """<im2col(x), c> == <x, col2im(c)>: what makes col2im right for backprop."""
     x, FH, FW, stride, pad = case
-    c = np.random.default_rng(0).standard_normal(im2col(x, FH, FW, stride, pad).shape)
-    lhs = (im2col(x, FH, FW, stride, pad) * c).sum()
+    x = asarray(x)
+    c = asarray(np.random.default_rng(0).standard_normal(im2col(x, FH, FW, stride, pad).shape))
+    lhs = float((im2col(x, FH, FW, stride, pad) * c).sum())
     dx = col2im(c, x.shape, FH, FW, stride, pad)
-    np.testing.assert_allclose(lhs, (x * dx).sum(), rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(col2im_t(np.ascontiguousarray(c.T), x.shape, FH, FW, stride, pad),
-                               dx, rtol=1e-12, atol=1e-12)
+    assert_close(lhs, float((x * dx).sum()), rtol=1e-10, atol=1e-10)
+    assert_close(col2im_t(c.T.copy(), x.shape, FH, FW, stride, pad), dx, rtol=1e-12, atol=1e-12)
 
 
 def test_book_shapes():
-    x = np.zeros((10, 3, 7, 7))
+    x = asarray(np.zeros((10, 3, 7, 7)))
     assert im2col(x, 5, 5).shape == (90, 75)
     assert im2col(x, 5, 5, stride=1, pad=0).shape == (90, 75)
     assert im2col(x, 3, 3, stride=2, pad=1).shape == (10 * 4 * 4, 27)
@@ -92,22 +97,22 @@ def test_book_shapes():
 
 def test_inputs_are_not_modified_and_layouts_do_not_matter():
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((3, 2, 6, 5)).astype(np.float32)
-    x_cm = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
-    before = x.copy()
+    x = asarray(rng.standard_normal((3, 2, 6, 5)), np.float32)
+    x_cm = x.transpose(1, 0, 2, 3).copy().transpose(1, 0, 2, 3)
+    before = host(x)
     col = im2col(x, 3, 2, 1, 1)
-    np.testing.assert_array_equal(im2col(x_cm, 3, 2, 1, 1), col)
-    np.testing.assert_array_equal(im2col_t(x_cm, 3, 2, 1, 1), col.T)
-    np.testing.assert_array_equal(x, before)
+    assert_equal(im2col(x_cm, 3, 2, 1, 1), col)
+    assert_equal(im2col_t(x_cm, 3, 2, 1, 1), col.T)
+    assert_equal(x, before)
     assert col.dtype == np.float32
     assert im2col_t(x, 3, 2, 1, 1, dtype=np.float64).dtype == np.float64
 
 
 def test_filter_larger_than_input_is_an_error():
     with pytest.raises(ValueError, match="does not fit"):
-        im2col(np.zeros((1, 1, 3, 3)), 5, 5)
+        im2col(asarray(np.zeros((1, 1, 3, 3))), 5, 5)
     with pytest.raises(ValueError, match="stride"):
-        im2col(np.zeros((1, 1, 3, 3)), 2, 2, stride=0)
+        im2col(asarray(np.zeros((1, 1, 3, 3))), 2, 2, stride=0)
     assert conv_output_size(28, 5) == 24
     assert conv_output_size(28, 3, 1, 1) == 28
     assert conv_output_size(14, 3, 1, 2) == 16

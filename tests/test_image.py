@@ -230,3 +230,22 @@ def test_predict_prints_the_digit(digits, digit_model, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"predicted: {label} (probability ")
     assert len(result.stdout.splitlines()) == 11
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_bytes_read_like_the_file(fmt, digits, tmp_path):
+    """`load_digit(bytes)` (what `scratchdl serve` receives) gives the file's very array."""
+    path = tmp_path / f"digit.{FORMATS[fmt][0]}"
+    FORMATS[fmt][1](digits[5][1]).save(path)
+    assert np.array_equal(load_digit(path.read_bytes()), load_digit(path))
+
+
+@pytest.mark.parametrize("kind", [k for k in BAD_IMAGES if k not in ("missing", "folder")])
+def test_unreadable_bytes(kind, tmp_path):
+    """Bytes that are no readable image: ImageError about "the image data", on one line."""
+    data = write_bad_image(kind, tmp_path / f"{kind}.png").read_bytes()
+    with pytest.raises(ImageError) as info:
+        load_digit(data)
+    message = str(info.value)
+    assert message.startswith("the image data") and BAD_IMAGES[kind] in message
+    assert "\n" not in message and "BytesIO" not in message

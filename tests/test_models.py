@@ -2,16 +2,20 @@
 
 import numpy as np
 import pytest
+from helpers import assert_close, host
 
+from scratchdl.backend import asarray
 from scratchdl.gradient import numerical_gradient
 from scratchdl.models import MultiLayerNet, MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
+
+pytestmark = pytest.mark.xp
 
 
 def test_two_layer_net_book_shapes_and_init():
     net = TwoLayerNet(input_size=784, hidden_size=50, output_size=10, weight_init_std=0.01, rng=0)
     assert {k: v.shape for k, v in net.params.items()} == {
         "W1": (784, 50), "b1": (50,), "W2": (50, 10), "b2": (10,)}
-    assert abs(net.params["W1"].std() - 0.01) < 0.0005
+    assert abs(float(net.params["W1"].std()) - 0.01) < 0.0005
     assert not net.params["b1"].any() and not net.params["b2"].any()
     assert net.n_params() == 39760
     x = np.random.default_rng(0).random((7, 784))
@@ -22,7 +26,7 @@ def test_same_seed_same_weights_and_float32():
     a = TwoLayerNet(784, 50, 10, rng=3)
     b = TwoLayerNet(784, 50, 10, rng=3, dtype=np.float32)
     assert b.params["W1"].dtype == np.float32
-    np.testing.assert_array_equal(a.params["W1"].astype(np.float32), b.params["W1"])
+    assert np.array_equal(host(a.params["W1"]).astype(np.float32), host(b.params["W1"]))
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
@@ -34,20 +38,21 @@ def test_two_layer_net_gradient_matches_numerical(activation):
     backprop = net.gradient(x, t)
     numeric = net.numerical_gradient(x, t)
     for key in net.params:
-        assert np.abs(backprop[key] - numeric[key]).max() < 1e-7, key
+        assert np.abs(host(backprop[key]) - host(numeric[key])).max() < 1e-7, key
 
 
 def test_two_layer_net_gradient_on_the_seed_network(mnist):
     (x_train, t_train), _ = mnist
     net = TwoLayerNet(784, 50, 10, rng=0)
-    x, t = x_train[:3].astype(np.float64), t_train[:3]
+    x, t = asarray(x_train[:3], np.float64), asarray(t_train[:3])
     backprop = net.gradient(x, t)
 
     def L(_):
         return net.loss(x, t)
 
     for key in ("b1", "W2", "b2"):
-        assert np.abs(backprop[key] - numerical_gradient(L, net.params[key])).max() < 1e-7, key
+        numeric = numerical_gradient(L, net.params[key])
+        assert np.abs(host(backprop[key]) - host(numeric)).max() < 1e-7, key
 
 
 def test_assigning_params_takes_effect():
@@ -55,7 +60,7 @@ def test_assigning_params_takes_effect():
     x = np.ones((1, 4))
     net.params["W2"] = np.zeros((3, 2))
     net.params["b2"] = np.array([1.0, 2.0])
-    np.testing.assert_allclose(net.predict(x), [[1.0, 2.0]])
+    assert_close(net.predict(x), [[1.0, 2.0]])
     with pytest.raises(ValueError, match="shape"):
         net.params["W1"] = np.zeros((5, 5))
     with pytest.raises(KeyError, match="W9"):
@@ -77,7 +82,7 @@ def test_accuracy_is_the_same_in_any_batch_size():
     rng = np.random.default_rng(0)
     x, t = rng.standard_normal((257, 1, 8, 8)), rng.integers(0, 3, 257)
     assert net.accuracy_batch == 100  # the book's convnets evaluate 100 images at a time
-    expected = np.mean(net.predict(x).argmax(axis=1) == t)
+    expected = np.mean(host(net.predict(x)).argmax(axis=1) == t)
     assert [net.accuracy(x, t, b) for b in (None, 1, 100, 256, 1000)] == [expected] * 5
 
 
@@ -93,9 +98,9 @@ def test_two_layer_net_rejects_bad_arguments(bad):
 def test_multi_layer_net_book_names_and_scales():
     net = MultiLayerNet(784, [100, 100, 100], 10, weight_init_std="he", rng=0)
     assert list(net.params) == ["W1", "b1", "W2", "b2", "W3", "b3", "W4", "b4"]
-    assert abs(net.params["W2"].std() - np.sqrt(2 / 100)) < 0.01
+    assert abs(float(net.params["W2"].std()) - np.sqrt(2 / 100)) < 0.01
     xavier = MultiLayerNet(784, [100], 10, activation="sigmoid", weight_init_std="xavier", rng=0)
-    assert abs(xavier.params["W1"].std() - np.sqrt(1 / 784)) < 0.002
+    assert abs(float(xavier.params["W1"].std()) - np.sqrt(1 / 784)) < 0.002
     with pytest.raises(ValueError, match="weight_init_std"):
         MultiLayerNet(4, [3], 2, weight_init_std="bogus")
 
@@ -123,7 +128,7 @@ def test_multi_layer_net_gradient_matches_numerical(options):
     backprop = net.gradient(x, t)
     numeric = net.numerical_gradient(x, t)
     for key in net.params:
-        assert np.abs(backprop[key] - numeric[key]).max() < 1e-7, key
+        assert np.abs(host(backprop[key]) - host(numeric[key])).max() < 1e-7, key
 
 
 def test_weight_decay_enters_the_loss():

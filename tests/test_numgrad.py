@@ -9,26 +9,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_equal, host
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchdl.functions import DELTA, sigmoid, softmax
+from scratchdl.backend import asarray
+from scratchdl.functions import DELTA
 from scratchdl.gradient import H
-from scratchdl.gradient import numerical_gradient as book_numerical_gradient
 from scratchdl.layers import Affine, Layer, Relu, Sigmoid
 from scratchdl.models import MultiLayerNet, MultiLayerNetExtend, Net, SimpleConvNet, TwoLayerNet
 from scratchdl.numgrad import numerical_gradient, series
 
 TOL = 1e-9
 
+pytestmark = pytest.mark.xp
+
 
 def naive(model: Net, x, t) -> dict:
-    """The book's method on every parameter."""
-
-    def loss_W(_):
-        return model.loss(x, t, train=True)
-
-    return {name: book_numerical_gradient(loss_W, model.params[name]) for name in model.params}
+    """The book's method on every parameter: its loop over `gradient.numerical_gradient`."""
+    return model.numerical_gradient(x, t, fast=False)
 
 
 def naive_at(model: Net, x, t, name: str, indices) -> np.ndarray:
@@ -127,7 +126,7 @@ def test_seed_net_on_mnist_batch_selected_parameters(mnist, activation, steps):
     }
     for name, indices in chosen.items():
         expected = naive_at(model, x, t, name, indices)
-        got = np.array([fast[name][idx] for idx in indices])
+        got = np.array([host(fast[name])[idx] for idx in indices])
         assert np.abs(got - expected).max() <= TOL, name
 
 
@@ -171,11 +170,11 @@ def test_relu_kinks_are_evaluated_directly():
     model = MultiLayerNet(12, [6, 5], 4, rng=9)
     x, t = sparse_inputs(rng, 6, 12, 0.6), rng.integers(0, 4, 6)
     x[5] = 0.0
-    a1 = x @ model.params["W1"]
-    model.params["b1"][...] = -a1[0] + np.array([3e-5, -2e-5, 0.0, 1e-9, 0.2, -0.2])
-    z1 = np.maximum(x @ model.params["W1"] + model.params["b1"], 0)
-    a2 = z1 @ model.params["W2"]
-    model.params["b2"][...] = -a2[1] + np.array([1e-6, -5e-6, 0.1, 0.1, -0.1])
+    W1, W2 = host(model.params["W1"]), host(model.params["W2"])
+    b1 = -(x @ W1)[0] + np.array([3e-5, -2e-5, 0.0, 1e-9, 0.2, -0.2])
+    model.params["b1"][...] = asarray(b1)
+    b2 = -(np.maximum(x @ W1 + b1, 0) @ W2)[1] + np.array([1e-6, -5e-6, 0.1, 0.1, -0.1])
+    model.params["b2"][...] = asarray(b2)
     reference = naive(model, x, t)
     assert max_diff(model.gradient(x, t), reference) > 1e-3
     assert max_diff(numerical_gradient(model, x, t), reference) <= TOL
@@ -254,8 +253,8 @@ def test_state_is_restored_and_loss_kept():
     before = [(layer.running_mean.copy(), layer.running_var.copy()) for layer in bn]
     grads = model.numerical_gradient(x, t)
     for layer, (mean, var) in zip(bn, before, strict=True):
-        np.testing.assert_array_equal(layer.running_mean, mean)
-        np.testing.assert_array_equal(layer.running_var, var)
+        assert_equal(layer.running_mean, mean)
+        assert_equal(layer.running_var, var)
     dropouts = [layer for layer in model.layers if hasattr(layer, "frozen")]
     assert dropouts and not any(layer.frozen for layer in dropouts)
     # The engine drew one mask per dropout layer and held it: differencing with that
@@ -283,9 +282,26 @@ def test_matches_naive_property(activation, batch, density, scale, decay, seed):
     assert max_diff(numerical_gradient(model, x, t), naive(model, x, t)) <= TOL
 
 
+def test_the_books_loop_on_a_float32_model_runs_in_float64_and_leaves_it_as_it_was():
+    rng = np.random.default_rng(11)
+    model = TwoLayerNet(30, 8, 6, weight_init_std=0.5, rng=1, dtype=np.float32)
+    x, t = sparse_inputs(rng, 4, 30), rng.integers(0, 6, 4)
+    before = {name: p.copy() for name, p in model.params.items()}
+    book = model.numerical_gradient(x, t, fast=False)
+    assert max_diff(book, model.numerical_gradient(x, t)) < TOL
+    for name, p in model.params.items():
+        assert p.dtype == np.float32 and np.array_equal(p, before[name])
+
+
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    """The book's sigmoid, on the host."""
+    return 1 / (1 + np.exp(-a))
+
+
 def row_losses(U: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """-log(softmax(U)[t] + DELTA) for each row of U (..., C), as the book's loss has it."""
-    y = softmax(U.reshape(-1, U.shape[-1])).reshape(U.shape)
+    E = np.exp(U - U.max(axis=-1, keepdims=True))
+    y = E / E.sum(axis=-1, keepdims=True)
     return -np.log(np.take_along_axis(y, labels, axis=-1)[..., 0] + DELTA)
 
 
@@ -299,7 +315,7 @@ def test_sigmoid_series_is_its_taylor_series():
     rng = np.random.default_rng(16)
     a = rng.normal(0, 3, (4, 5))
     y = sigmoid(a)
-    c = series.sigmoid_series(np.ones((1, 4, 5)), y)
+    c = host(series.sigmoid_series(asarray(np.ones((1, 4, 5))), asarray(y)))
     g = y * (1 - y)
     np.testing.assert_allclose(c[0], g, rtol=1e-12)
     np.testing.assert_allclose(c[1], g * (1 - 2 * y) / 2, rtol=1e-12, atol=1e-15)
@@ -308,7 +324,7 @@ def test_sigmoid_series_is_its_taylor_series():
     assert errors[0] < 1e-11 and 30 < errors[0] / errors[1] < 100
     # Through a nonlinear inner series A(eps) = a + 0.7 eps + 0.3 eps^2 - 0.2 eps^3.
     inner = np.array([0.7, 0.3, -0.2])[:, None, None] * np.ones((3, 4, 5))
-    c = series.sigmoid_series(inner, y)
+    c = host(series.sigmoid_series(asarray(inner), asarray(y)))
     for eps in (0.02, -0.02):
         exact = sigmoid(a + taylor(inner, eps)) - y
         assert np.abs(taylor(c, eps) - exact).max() < 1e-11
@@ -327,7 +343,7 @@ def direction_case(rng, n=6, j=4, classes=5):
 def test_loss_along_a_direction_is_its_taylor_series():
     """The moments route follows the loss evaluated directly, to O(eps^6), DELTA included."""
     U, w, sigma, labels = direction_case(np.random.default_rng(17))
-    c = series.direction_loss_series(U, w, sigma, labels)
+    c = host(series.direction_loss_series(*map(asarray, (U, w, sigma, labels))))
     t = np.broadcast_to(labels[:, None, None], (6, 4, 1))
     base = row_losses(U, labels[:, None])[:, None]
     errors = []
@@ -340,8 +356,9 @@ def test_loss_along_a_direction_is_its_taylor_series():
 def test_direction_and_full_layouts_agree():
     """The moments route and the per-class route (exp of every logit) give one series."""
     U, w, sigma, labels = direction_case(np.random.default_rng(18))
-    by_moments = series.direction_loss_series(U, w, sigma, labels)
-    by_classes = series.softmax_loss_series(U[:, None, :], sigma[..., None] * w, labels)
+    by_moments = host(series.direction_loss_series(*map(asarray, (U, w, sigma, labels))))
+    by_classes = host(series.softmax_loss_series(
+        *map(asarray, (U[:, None, :], sigma[..., None] * w, labels))))
     scale = np.abs(by_classes).max(axis=(1, 2), keepdims=True)
     assert (np.abs(by_moments - by_classes) / scale).max() < 1e-11
 
@@ -365,8 +382,9 @@ def test_inputs_zero_in_every_row_have_exactly_zero_gradient():
     x, t = sparse_inputs(rng, 7, 30, 0.8), rng.integers(0, 6, 7)
     x[:, [0, 3, 29]] = 0.0
     fast, reference = numerical_gradient(model, x, t), naive(model, x, t)
-    assert np.all(fast["W1"][[0, 3, 29]] == 0) and np.all(reference["W1"][[0, 3, 29]] == 0)
-    assert np.all(fast["W1"][[1, 2]] != 0)
+    W1, W1_naive = host(fast["W1"]), host(reference["W1"])
+    assert np.all(W1[[0, 3, 29]] == 0) and np.all(W1_naive[[0, 3, 29]] == 0)
+    assert np.all(W1[[1, 2]] != 0)
     assert max_diff(fast, reference) <= TOL
 
 

@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
+from helpers import assert_close, assert_equal
 
+from scratchdl.backend import asarray
 from scratchdl.optim import (
     OPTIMIZERS,
     SGD,
@@ -14,76 +16,93 @@ from scratchdl.optim import (
     get_optimizer,
 )
 
+pytestmark = pytest.mark.xp
+
 G = np.array([0.5, -1.0])
+"""A constant gradient, for the tests of the state below."""
+
+GRADS = [np.array([0.5, -1.0]), np.array([-0.25, 0.5]), np.array([1.0, 2.0])]
+"""Three steps' gradients for the hand-worked tests: they change sign, so the
+velocity and the squared-gradient sums are not just multiples of one gradient."""
 
 
-def run(opt, steps=2):
-    params = {"W": np.array([1.0, 2.0])}
+def three_steps(opt) -> list[np.ndarray]:
+    """W after each of three updates from W = (1, -2) with GRADS."""
+    params = {"W": asarray(np.array([1.0, -2.0]))}
     history = []
-    for _ in range(steps):
-        opt.update(params, {"W": G})
+    for g in GRADS:
+        opt.update(params, {"W": asarray(g)})
         history.append(params["W"].copy())
     return history
 
 
+# Expected values below were worked out by hand from the book's formulas, element by
+# element, in 40-digit decimal arithmetic (lr 0.1 unless said; momentum 0.9; decay 0.99).
+
 def test_sgd():
-    s1, s2 = run(SGD(lr=0.1))
-    np.testing.assert_allclose(s1, [0.95, 2.1])
-    np.testing.assert_allclose(s2, [0.90, 2.2])
+    # W -= 0.1 g:  1 - 0.05 = 0.95;  0.95 + 0.025 = 0.975;  0.975 - 0.1 = 0.875
+    steps = three_steps(SGD(lr=0.1))
+    assert_close(steps, [[0.95, -1.90], [0.975, -1.95], [0.875, -2.15]],
+                 rtol=1e-15)
 
 
 def test_momentum():
-    s1, s2 = run(Momentum(lr=0.1, momentum=0.9))
-    v1 = -0.1 * G
-    v2 = 0.9 * v1 - 0.1 * G
-    np.testing.assert_allclose(s1, [1.0, 2.0] + v1)
-    np.testing.assert_allclose(s2, [1.0, 2.0] + v1 + v2)
+    # v = 0.9 v - 0.1 g; W += v:  v1 = (-0.05, 0.1), v2 = (-0.02, 0.04), v3 = (-0.118, -0.164)
+    steps = three_steps(Momentum(lr=0.1, momentum=0.9))
+    assert_close(steps, [[0.95, -1.90], [0.93, -1.86], [0.812, -2.024]],
+                 rtol=1e-15)
 
 
-def test_nesterov():
-    (s1,) = run(Nesterov(lr=0.1, momentum=0.9), steps=1)
-    v1 = -0.1 * G
-    np.testing.assert_allclose(s1, [1.0, 2.0] + 0.81 * v1 - 1.9 * 0.1 * G)
+def test_nesterov_moves_with_the_velocity_before_the_step():
+    # W += 0.81 v_old - 1.9 * 0.1 g, then v = 0.9 v_old - 0.1 g (arXiv 1212.0901):
+    # step 1: v_old = 0:             W = (1 - 0.095, -2 + 0.19) = (0.905, -1.81); v = (-0.05, 0.1)
+    # step 2: 0.905 - 0.0405 + 0.0475 = 0.912;  -1.81 + 0.081 - 0.095 = -1.824;  v = (-0.02, 0.04)
+    # step 3: 0.912 - 0.0162 - 0.19 = 0.7058;  -1.824 + 0.0324 - 0.38 = -2.1716
+    # (moving with the new velocity instead gives 0.8645 after the first step.)
+    steps = three_steps(Nesterov(lr=0.1, momentum=0.9))
+    assert_close(steps, [[0.905, -1.81], [0.912, -1.824], [0.7058, -2.1716]],
+                 rtol=1e-14)
 
 
 def test_adagrad():
-    s1, s2 = run(AdaGrad(lr=0.1))
-    h1, h2 = G**2, 2 * G**2
-    np.testing.assert_allclose(s1, [1.0, 2.0] - 0.1 * G / (np.sqrt(h1) + 1e-7))
-    np.testing.assert_allclose(s2, s1 - 0.1 * G / (np.sqrt(h2) + 1e-7))
+    # h += g * g; W -= 0.1 g / (sqrt(h) + 1e-7)
+    steps = three_steps(AdaGrad(lr=0.1))
+    assert_close(steps, [[0.900000019999996, -1.900000009999999],
+                         [0.9447213715499932, -1.944721365549995],
+                         [0.8574342230746432, -2.032008517834869]], rtol=1e-14)
 
 
 def test_rmsprop():
-    s1, s2 = run(RMSprop(lr=0.1, decay_rate=0.99))
-    h1 = 0.01 * G**2
-    h2 = 0.99 * h1 + 0.01 * G**2
-    np.testing.assert_allclose(s1, [1.0, 2.0] - 0.1 * G / (np.sqrt(h1) + 1e-7))
-    np.testing.assert_allclose(s2, s1 - 0.1 * G / (np.sqrt(h2) + 1e-7))
+    # h = 0.99 h + 0.01 g * g; W -= 0.1 g / (sqrt(h) + 1e-7): the 1e-7 outside the root
+    steps = three_steps(RMSprop(lr=0.1, decay_rate=0.99))
+    assert_close(steps, [[1.999996000008e-06, -1.000000999999],
+                         [0.4490144486127728, -1.449013851840493],
+                         [-0.4257244532285092, -2.323753136266015]],
+                 rtol=1e-14, atol=1e-15)  # the first W[0] is 1 - 0.999998: atol
 
 
 def test_adam():
-    s1, s2 = run(Adam(lr=0.001, beta1=0.9, beta2=0.999))
-    m1, v1 = 0.1 * G, 0.001 * G**2
-    lr1 = 0.001 * np.sqrt(1 - 0.999) / (1 - 0.9)
-    np.testing.assert_allclose(s1, [1.0, 2.0] - lr1 * m1 / (np.sqrt(v1) + 1e-7))
-    m2, v2 = m1 + 0.1 * (G - m1), v1 + 0.001 * (G**2 - v1)
-    lr2 = 0.001 * np.sqrt(1 - 0.999**2) / (1 - 0.9**2)
-    np.testing.assert_allclose(s2, s1 - lr2 * m2 / (np.sqrt(v2) + 1e-7))
+    # lr_t = 0.001 sqrt(1 - 0.999^t) / (1 - 0.9^t); m += 0.1 (g - m); v += 0.001 (g^2 - v);
+    # W -= lr_t m / (sqrt(v) + 1e-7)
+    steps = three_steps(Adam(lr=0.001, beta1=0.9, beta2=0.999))
+    assert_close(steps, [[0.9990000063245153, -1.999000003162268],
+                         [0.9987336707920792, -1.998733666876222],
+                         [0.9980755610087696, -1.999190998034917]], rtol=1e-14)
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_updates_in_place_and_state_round_trip(name):
-    params = {"W": np.array([1.0, 2.0])}
+    params, g = {"W": asarray(np.array([1.0, 2.0]))}, asarray(G)
     array = params["W"]
     opt = get_optimizer(name, lr=0.01)
-    opt.update(params, {"W": G})
+    opt.update(params, {"W": g})
     assert params["W"] is array
     clone = get_optimizer(name, lr=0.01)
     clone.load_state_dict(opt.state_dict())
     other = {"W": params["W"].copy()}
-    opt.update(params, {"W": G})
-    clone.update(other, {"W": G})
-    np.testing.assert_array_equal(params["W"], other["W"])
+    opt.update(params, {"W": g})
+    clone.update(other, {"W": g})
+    assert_equal(params["W"], other["W"])
 
 
 def test_bad_names_and_learning_rates():

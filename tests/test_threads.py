@@ -9,7 +9,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from scratchdl.errors import UsageError
-from scratchdl.layers import Convolution, Pooling, convolution
+from scratchdl.layers import FastConvolution, FastPooling
 from scratchdl.threads import blas_threads, default_blas_threads, parallel_map, workers
 
 
@@ -75,14 +75,14 @@ def test_bad_thread_count_is_a_usage_error(monkeypatch, value):
 def test_convolution_gives_the_same_bits_on_any_number_of_threads(monkeypatch, stride, pad,
                                                                    columns):
     """The chunks' shares of dW are added in chunk order, whichever thread made them."""
-    monkeypatch.setattr(convolution, "CHUNK_BYTES", 4096)  # many chunks
     rng = np.random.default_rng(0)
     x = rng.standard_normal((13, 3, 9, 9)).astype(np.float32)
     W = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     runs = []
     for threads in ["1", "2", "5"]:
         monkeypatch.setenv("SCRATCHDL_NUM_THREADS", threads)
-        conv = Convolution(W, np.ones(4, np.float32), stride, pad)
+        conv = FastConvolution(W, np.ones(4, np.float32), stride, pad, chunk_bytes=4096,
+                               rows_min_k=columns)  # many chunks
         out = conv.forward(x)
         dx = conv.backward(np.cos(out))
         runs.append((out, dx, conv.grads["W"], conv.grads["b"]))
@@ -98,7 +98,7 @@ def test_pooling_gives_the_same_bits_on_any_number_of_threads(monkeypatch):
     runs = []
     for threads in ["1", "2", "5"]:
         monkeypatch.setenv("SCRATCHDL_NUM_THREADS", threads)
-        pool = Pooling(2, 2, stride=2)
+        pool = FastPooling(2, 2, stride=2)
         out = pool.forward(x)
         runs.append((out, pool.backward(np.cos(out))))
     for run in runs[1:]:

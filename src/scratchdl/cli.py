@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from scratchdl import __version__
-from scratchdl.errors import ScratchdlError
+from scratchdl.backend import use_device
+from scratchdl.distributed import fail_at_start
+from scratchdl.errors import ScratchdlError, one_line
 
-COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show"]
+COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show",
+            "import_book", "serve"]
 """Modules of `scratchdl.commands`, each with `add_parser(subparsers)`."""
 
 
@@ -21,6 +25,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, with its usage errors reduced to one line and exit status 2."""
 
     def error(self, message: str):
+        fail_at_start(f"{message} (see `{self.prog} --help`)")  # under mpiexec: one line
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -39,16 +44,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except BrokenPipeError:  # the reader went away (`scratchdl ... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def run(argv: list[str] | None) -> int:
+    """Parse the command line and run the subcommand, its errors as one line each."""
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "device"):
+            use_device(args.device)
         return args.func(args) or 0
-    except ScratchdlError as e:
-        print(f"scratchdl: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except MemoryError as e:  # e.g. --hidden 100000000, or a recipe asking for as much
-        print(f"scratchdl: error: not enough memory ({e}); use smaller sizes or batches",
-              file=sys.stderr)
-        return 1
+    except (ScratchdlError, MemoryError) as e:
+        message, status = one_line(e)
+        print(f"scratchdl: error: {message}", file=sys.stderr)
+        return status
     except KeyboardInterrupt:
         print("scratchdl: interrupted", file=sys.stderr)
         return 130

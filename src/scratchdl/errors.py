@@ -33,3 +33,10 @@ class ImageError(ScratchdlError):
 
 class DivergenceError(ScratchdlError):
     """Training produced a NaN or infinite loss."""
+
+
+def one_line(error: ScratchdlError | MemoryError) -> tuple[str, int]:
+    """What the command line says of an error (after `scratchdl: error: `), and its exit status."""
+    if isinstance(error, MemoryError):  # e.g. --hidden 100000000, or a recipe asking as much
+        return f"not enough memory ({error}); use smaller sizes or batches", 1
+    return str(error), error.exit_code

@@ -1,6 +1,7 @@
 """The book's functions (chapters 3-4): activations, softmax and loss functions.
 
 All take batch-first arrays; 1-D input is treated as a batch of one where it matters.
+Like the book's, they accept Python lists and integer arrays as well as floats.
 """
 
 from __future__ import annotations
@@ -11,9 +12,27 @@ DELTA = 1e-7
 """Added inside the log of the cross-entropy, as in the book, so log(0) never happens."""
 
 
+def as_floats(x):
+    """x as an array of floating point numbers (integers and lists become float64)."""
+    x = xp.asarray(x)
+    return x if x.dtype.kind == "f" else x.astype(xp.float64)
+
+
+def label_indices(t, n_rows: int):
+    """t as label indices (n_rows,), whether it holds labels or one-hot rows.
+
+    The book passes t either way: one label per row ((N,), or a scalar for one row)
+    or one-hot rows ((N, C), or (C,) for one row). Labels are one entry per row.
+    """
+    t = xp.asarray(t)
+    if t.size == n_rows:
+        return t.reshape(-1)
+    return t.reshape(n_rows, -1).argmax(axis=1)
+
+
 def step_function(x):
     """1 where x > 0, else 0 (chapter 3's perceptron activation)."""
-    return (x > 0).astype(xp.int64)
+    return (xp.asarray(x) > 0).astype(xp.int64)
 
 
 def sigmoid(x):
@@ -22,7 +41,7 @@ def sigmoid(x):
     Computed in one new array, in place: temporaries of a large batch cost more
     than the arithmetic.
     """
-    y = xp.tanh(xp.multiply(x, 0.5))
+    y = xp.tanh(xp.multiply(as_floats(x), 0.5))
     y += 1.0
     y *= 0.5
     return y
@@ -36,11 +55,12 @@ def sigmoid_grad(x):
 
 def relu(x):
     """max(0, x)."""
-    return xp.maximum(0, x)
+    return xp.maximum(0, xp.asarray(x))
 
 
 def relu_grad(x):
     """1 where x > 0, else 0."""
+    x = as_floats(x)
     return (x > 0).astype(x.dtype)
 
 
@@ -54,6 +74,7 @@ def softmax(x):
 
     x: (N, C) or (C,). Returns the same shape, each row summing to 1.
     """
+    x = as_floats(x)
     e = x - x.max(axis=-1, keepdims=True)
     xp.exp(e, out=e)
     e /= e.sum(axis=-1, keepdims=True)
@@ -62,7 +83,7 @@ def softmax(x):
 
 def mean_squared_error(y, t):
     """0.5 * sum((y - t)^2), as in the book (summed over the batch too)."""
-    return 0.5 * xp.sum((y - t) ** 2)
+    return 0.5 * xp.sum((as_floats(y) - as_floats(t)) ** 2)
 
 
 def cross_entropy_error(y, t):
@@ -70,10 +91,9 @@ def cross_entropy_error(y, t):
 
     y: (N, C) probabilities or (C,). t: one-hot (N, C) or label indices (N,).
     """
+    y = as_floats(y)
     if y.ndim == 1:
-        t = t.reshape(1, t.size)
         y = y.reshape(1, y.size)
-    if t.size == y.size:
-        t = t.argmax(axis=1)
     batch_size = y.shape[0]
+    t = label_indices(t, batch_size)
     return -xp.sum(xp.log(y[xp.arange(batch_size), t] + DELTA)) / batch_size

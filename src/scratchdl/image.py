@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -14,6 +15,13 @@ MAX_PIXELS = 50_000_000
 """Refuse images larger than this before decoding them (decompression bombs)."""
 
 
+def light_background(gray: np.ndarray) -> bool:
+    """Whether a grayscale image (H, W) in [0, 255] is dark ink on light paper,
+    judged by the median of its border pixels."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return bool(np.median(border) > 127)
+
+
 def to_mnist(gray: np.ndarray) -> np.ndarray:
     """A grayscale image (H, W) in [0, 255] -> (28, 28) float32 in [0, 1], like MNIST.
 
@@ -22,8 +30,7 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     28x28 field, as in the MNIST preprocessing.
     """
     a = gray.astype(np.float32)
-    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
-    if np.median(border) > 127:
+    if light_background(a):
         a = 255.0 - a
     a -= np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]))
     np.clip(a, 0, 255, out=a)
@@ -70,33 +77,45 @@ def _to_gray(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"))
 
 
-def load_digit(path: str | Path) -> np.ndarray:
-    """Read any grayscale or colour image file as a (28, 28) MNIST-like digit."""
-    path = Path(path)
+def load_digit(source: str | Path | bytes) -> np.ndarray:
+    """Read an image, a file's path or its bytes, as a (28, 28) MNIST-like digit."""
+    return to_mnist(load_gray(source))
+
+
+def load_gray(source: str | Path | bytes) -> np.ndarray:
+    """Read an image, a file's path or its bytes, as grayscale (H, W) in [0, 255].
+
+    Any format, mode and size PIL reads; errors name the file (or "the image data" for
+    bytes), on one line.
+    """
+    name = "the image data" if isinstance(source, bytes) else str(source)
     try:
         with warnings.catch_warnings():
             # PIL warns of decompression bombs (MAX_PIXELS refuses them anyway) and of
             # damaged metadata: lines on stderr that say nothing the user can act on.
             warnings.simplefilter("ignore")
-            with Image.open(path) as img:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
                 if img.width * img.height > MAX_PIXELS:
-                    raise ImageError(f"{path}: {img.width}x{img.height} is too large; "
+                    raise ImageError(f"{name}: {img.width}x{img.height} is too large; "
                                      "crop or shrink it to the digit")
                 img.load()
                 # Phones store photos sideways with an EXIF tag saying how to turn them.
                 gray = _to_gray(ImageOps.exif_transpose(img))
     except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
+        raise ImageError(f"{name}: no such file") from None
     except IsADirectoryError:
-        raise ImageError(f"{path}: a folder, not an image file") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
-        raise ImageError(f"{path} is not an image PIL can read ({e}); use PNG or JPEG") from None
+        raise ImageError(f"{name}: a folder, not an image file") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name} is not an image PIL can read (not a format it knows); "
+                         "use PNG or JPEG") from None
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{name} is not an image PIL can read ({e}); use PNG or JPEG") from None
     except (OSError, ValueError, SyntaxError, EOFError) as e:
-        raise ImageError(f"{path}: cannot decode the image ({e}); is it truncated?") from None
+        raise ImageError(f"{name}: cannot decode the image ({e}); is it truncated?") from None
     except ImageError:
         raise
     except Exception as e:  # PIL's decoders raise many kinds on hostile bytes
-        raise ImageError(f"{path}: cannot decode the image ({type(e).__name__}: {e})") from None
+        raise ImageError(f"{name}: cannot decode the image ({type(e).__name__}: {e})") from None
     if gray.ndim != 2 or min(gray.shape) < 1:
-        raise ImageError(f"{path}: the image has no pixels")
-    return to_mnist(gray)
+        raise ImageError(f"{name}: the image has no pixels")
+    return gray

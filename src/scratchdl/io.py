@@ -22,7 +22,15 @@ from scratchdl.errors import ModelFileError
 from scratchdl.models import Net, build_model
 
 FORMAT = "scratchdl-model"
+CHECKPOINT_FORMAT = "scratchdl-checkpoint"
 HEADER = "__header__"
+
+WRITTEN_BY = {
+    FORMAT: ("model file", "the .npz that `scratchdl train --save FILE.npz` writes"),
+    CHECKPOINT_FORMAT: ("checkpoint", "the checkpoint.npz that `scratchdl train "
+                                      "--checkpoint-dir DIR` writes"),
+}
+"""For each of our formats: what to call such a file, and what one is."""
 
 
 def model_arrays(model: Net) -> dict[str, np.ndarray]:
@@ -58,9 +66,9 @@ def read_npz(path: str | Path, expected_format: str = FORMAT) -> tuple[dict, dic
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except Exception as e:  # NumPy and zipfile raise many kinds on hostile bytes
+        what, is_ = WRITTEN_BY[expected_format]
         raise ModelFileError(
-            f"{path} is not a scratchdl file or is damaged ({type(e).__name__}: {e}); "
-            "save models with `scratchdl train --save FILE.npz`"
+            f"{path} is not a scratchdl {what} ({_what_it_is(path, e)}); a {what} is {is_}"
         ) from None
     if HEADER not in arrays:
         raise ModelFileError(f"{path} has no {HEADER}: it was not written by scratchdl")
@@ -77,6 +85,31 @@ def read_npz(path: str | Path, expected_format: str = FORMAT) -> tuple[dict, dic
     if not isinstance(header, dict) or header.get("format") != expected_format:
         raise ModelFileError(f"{path} is not a {expected_format} file")
     return header, arrays
+
+
+def _what_it_is(path: Path, error: Exception) -> str:
+    """A few words on a file NumPy could not load as an .npz, from its first bytes.
+
+    NumPy's own message is left out: for pickled members it advises enabling pickles.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as e:
+        return f"it cannot be read: {e.strerror}"
+    if not head:
+        return "it is empty"
+    if head.startswith(b"PK"):
+        if "allow_pickle" in str(error):
+            return "its members hold pickled Python objects, which scratchdl never loads"
+        return f"it is a zip archive that is damaged or not an .npz: {type(error).__name__}"
+    if head.startswith(b"\x80"):
+        return "it is a Python pickle, which scratchdl never loads as a model"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "it is not an .npz (zip) archive"
+    return "it is a text file"
 
 
 def save_model(model: Net, path: str | Path, **meta) -> None:
@@ -109,9 +142,11 @@ def _check_sizes(config, limit: int, path: str | Path) -> None:
 
 
 def model_from_header(header: dict, path: str | Path, **kwargs) -> Net:
-    """Rebuild the (untrained) model a file's header describes."""
+    """Rebuild the (untrained) model a file's header describes; kwargs (e.g. another
+    `dtype`) override the header's."""
+    kwargs = {"dtype": header.get("dtype", "float64"), **kwargs}
     try:
-        return build_model(header["config"], dtype=header.get("dtype", "float64"), **kwargs)
+        return build_model(header["config"], **kwargs)
     except Exception as e:  # the config is untrusted: any failure means a bad file
         raise ModelFileError(f"{path}: its architecture cannot be rebuilt ({e})") from None
 
@@ -193,7 +228,12 @@ def load_book_params(model: Net, path: str | Path) -> Net:
     (not inverted), so the arrays go in unchanged and the model reproduces the
     book's accuracy.
     """
-    params = read_book_pickle(path)
+    return assign_book_params(model, read_book_pickle(path), path)
+
+
+def assign_book_params(model: Net, params: dict[str, np.ndarray], path: str | Path) -> Net:
+    """Put the arrays of a book pickle read from `path` into `model`, checking names,
+    shapes and dtypes first (the model is unchanged when any differs)."""
     expected = set(model.params)
     if set(params) != expected:
         raise ModelFileError(

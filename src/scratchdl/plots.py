@@ -2,7 +2,8 @@
 
 Figures are built with `matplotlib.figure.Figure` and rendered by the Agg canvas,
 never through pyplot, so plotting works headless (servers, CI) and never
-changes the backend of a user's session. Every PNG is written with
+changes the backend of a user's session. Every plot function returns its Figure
+(a notebook shows it inline) and, given a path, writes it as a PNG with
 `atomic_path`: a crash never leaves a half-written figure under its name.
 """
 
@@ -22,6 +23,9 @@ from scratchdl.errors import ScratchdlError
 
 if TYPE_CHECKING:
     from scratchdl.train import History
+
+Out = str | os.PathLike | None
+"""Where a plot function writes its PNG; None: nowhere (the Figure is returned either way)."""
 
 MARKERS = ["o", "x", "s", "D", "^", "v"]
 """One marker per curve when several share an axis, as in the book's figures."""
@@ -43,16 +47,19 @@ def smooth_curve(x: Sequence[float]) -> np.ndarray:
     return y[5 : len(y) - 5]
 
 
-def save_figure(fig: Figure, path: str | os.PathLike) -> None:
-    """Render `fig` to a PNG at `path`, atomically."""
+def save_figure(fig: Figure, path: Out) -> Figure:
+    """Render `fig` to a PNG at `path`, atomically (nothing when `path` is None); return fig."""
+    if path is None:
+        return fig
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=100)
     except OSError as e:
         raise ScratchdlError(f"cannot write {path}: {e.strerror or e}") from None
+    return fig
 
 
-def plot_history(history: History, path: str | os.PathLike, title: str = "") -> None:
+def plot_history(history: History, path: Out = None, title: str = "") -> Figure:
     """Training curves: loss per iteration (raw and smoothed), accuracy per evaluation.
 
     Left: `history.train_loss` against the iteration. Right: `train_acc` and
@@ -74,7 +81,7 @@ def plot_history(history: History, path: str | os.PathLike, title: str = "") -> 
     ax_acc.set(xlabel="iterations", ylabel="accuracy", ylim=(0, 1.03), title="accuracy")
     if title:
         fig.suptitle(title)
-    save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def _every(points: Sequence) -> int:
@@ -82,8 +89,8 @@ def _every(points: Sequence) -> int:
     return max(len(points) // 10, 1)
 
 
-def plot_loss_curves(curves: dict[str, Sequence[float]], path: str | os.PathLike,
-                     title: str = "", ylim: tuple[float, float] | None = None) -> None:
+def plot_loss_curves(curves: dict[str, Sequence[float]], path: Out = None,
+                     title: str = "", ylim: tuple[float, float] | None = None) -> Figure:
     """Smoothed training loss per iteration, one curve per label (optimizers, inits).
 
     As the book's `optimizer_compare_mnist.py` and `weight_init_compare.py` draw them.
@@ -98,11 +105,11 @@ def plot_loss_curves(curves: dict[str, Sequence[float]], path: str | os.PathLike
     if ylim:
         ax.set_ylim(*ylim)
     ax.legend()
-    save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_activation_histograms(activations: dict[str, Sequence[np.ndarray]],
-                               path: str | os.PathLike, title: str = "") -> None:
+                               path: Out = None, title: str = "") -> Figure:
     """A grid of histograms: one row per setting, one column per layer.
 
     activations: setting label -> each layer's activations, any shape. Values are
@@ -132,12 +139,12 @@ def plot_activation_histograms(activations: dict[str, Sequence[np.ndarray]],
                 ax.set_ylabel(label, fontsize=9)
     if title:
         fig.suptitle(title)
-    save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_accuracy_grid(panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]],
-                       path: str | os.PathLike, title: str = "", xlabel: str = "epochs",
-                       ncols: int = 4) -> None:
+                       path: Out = None, title: str = "", xlabel: str = "epochs",
+                       ncols: int = 4) -> Figure:
     """A grid of accuracy plots: one panel per title, several curves per panel.
 
     panels: panel title -> {curve label: (x, accuracy)}. Within a panel the first
@@ -165,11 +172,11 @@ def plot_accuracy_grid(panels: dict[str, dict[str, tuple[Sequence[float], Sequen
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
     if title:
         fig.suptitle(title)
-    save_figure(fig, path)
+    return save_figure(fig, path)
 
 
-def plot_image_grid(images: np.ndarray, path: str | os.PathLike, titles: Sequence[str] = (),
-                    title: str = "", columns: int = 10) -> None:
+def plot_image_grid(images: np.ndarray, path: Out = None, titles: Sequence[str] = (),
+                    title: str = "", columns: int = 10) -> Figure:
     """A grid of grayscale images (K, H, W), each scaled to its own range, like the
     book's filter figures (7-24) and misclassified digits (8-4); optional per-image titles."""
     k = len(images)
@@ -187,4 +194,129 @@ def plot_image_grid(images: np.ndarray, path: str | os.PathLike, titles: Sequenc
             ax.set_title(titles[i], fontsize=8)
     if title:
         fig.suptitle(title)
-    save_figure(fig, path)
+    return save_figure(fig, path)
+
+
+def plot_functions(path: Out = None) -> Figure:
+    """Chapter 3's activation functions over x in [-5, 5), as the book draws them:
+    step (figure 3-6), sigmoid (3-7), step against sigmoid (3-8) and ReLU (3-9)."""
+    from scratchdl.functions import relu, sigmoid, step_function
+
+    x = np.arange(-5.0, 5.0, 0.1)
+    fig = Figure(figsize=(10, 7.5), layout="constrained")
+    (ax_step, ax_sig), (ax_both, ax_relu) = fig.subplots(2, 2)
+    ax_step.plot(x, step_function(x))
+    ax_sig.plot(x, sigmoid(x))
+    ax_both.plot(x, sigmoid(x), label="sigmoid")
+    ax_both.plot(x, step_function(x), "k--", label="step function")
+    ax_both.legend(loc="upper left")
+    ax_relu.plot(x, relu(x))
+    for ax, title in [(ax_step, "step function"), (ax_sig, "sigmoid"),
+                      (ax_both, "step function and sigmoid")]:
+        ax.set(title=title, xlabel="x", ylabel="y", ylim=(-0.1, 1.1))
+    ax_relu.set(title="ReLU", xlabel="x", ylabel="y", ylim=(-1.0, 5.5))
+    return save_figure(fig, path)
+
+
+def plot_gradients(path: Out = None) -> Figure:
+    """Chapter 4's figures of gradients, computed by `scratchdl.gradient`:
+
+    the tangent of f(x) = 0.01x^2 + 0.1x at x = 5 and x = 10 (`numerical_diff`,
+    figure 4-7); the field of -grad f for f(x0, x1) = x0^2 + x1^2 as arrows
+    (`numerical_gradient`, figure 4-9); the path of `gradient_descent` from
+    (-3, 4), lr 0.1, 20 steps, over the dashed contour lines (figure 4-10).
+    """
+    from scratchdl.gradient import gradient_descent, numerical_diff, numerical_gradient
+
+    def function_1(x):
+        return 0.01 * x**2 + 0.1 * x
+
+    def function_2(x):
+        return np.sum(x**2)
+
+    fig = Figure(figsize=(10, 8.5), layout="constrained")
+    (ax5, ax10), (ax_field, ax_path) = fig.subplots(2, 2)
+    x = np.arange(0.0, 20.0, 0.1)
+    for ax, x0 in [(ax5, 5.0), (ax10, 10.0)]:
+        d = numerical_diff(function_1, x0)
+        ax.plot(x, function_1(x), label="f(x) = 0.01x² + 0.1x")
+        ax.plot(x, d * x + (function_1(x0) - d * x0), label=f"tangent, slope {d:.4f}")
+        ax.plot([x0], [function_1(x0)], "ko", ms=4)
+        ax.set(title=f"the tangent at x = {x0:g}", xlabel="x", ylabel="f(x)")
+        ax.legend(loc="upper left")
+    x0, x1 = np.meshgrid(np.arange(-2, 2.5, 0.25), np.arange(-2, 2.5, 0.25))
+    points = np.stack([x0.ravel(), x1.ravel()], axis=1)
+    grad = numerical_gradient(function_2, points)
+    ax_field.quiver(points[:, 0], points[:, 1], -grad[:, 0], -grad[:, 1], angles="xy",
+                    scale_units="xy", scale=14, width=0.004, color="#666666")
+    ax_field.set(title="−∇f for f(x0, x1) = x0² + x1²", xlabel="x0", ylabel="x1",
+                 xlim=(-2, 2), ylim=(-2, 2), aspect="equal")
+    ax_field.grid()
+    _, x_history = gradient_descent(function_2, np.array([-3.0, 4.0]), lr=0.1, step_num=20,
+                                    return_history=True)
+    t = np.linspace(0, 2 * np.pi, 200)
+    for radius in (1, 2, 3, 4, 5):
+        ax_path.plot(radius * np.cos(t), radius * np.sin(t), ls=":", color="0.6", lw=0.8)
+    ax_path.plot([-5, 5], [0, 0], "--b")
+    ax_path.plot([0, 0], [-5, 5], "--b")
+    ax_path.plot(x_history[:, 0], x_history[:, 1], "o")
+    ax_path.set(title="gradient descent from (−3, 4), lr 0.1, 20 steps", xlabel="X0",
+                ylabel="X1", xlim=(-3.5, 3.5), ylim=(-4.5, 4.5), aspect="equal")
+    return save_figure(fig, path)
+
+
+def plot_optimizer_paths(paths: dict[str, np.ndarray], f, path: Out = None) -> Figure:
+    """Each optimizer's path (steps, 2) over the contour lines of f(x, y), in a 2x2 grid.
+
+    The book's figures 6-3 to 6-8 (`optimizer_compare_naive.py`): the path as red
+    points joined by lines, the minimum marked with '+', f's contours drawn where
+    f <= 7 (the book sets the rest to 0), x and y in [-10, 10].
+    """
+    X, Y = np.meshgrid(np.arange(-10, 10, 0.01), np.arange(-5, 5, 0.01))
+    Z = f(X, Y)
+    Z[Z > 7] = 0
+    ncols = 2
+    nrows = math.ceil(len(paths) / ncols)
+    fig = Figure(figsize=(10, 4.6 * nrows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax, (name, xy) in zip(axes, paths.items(), strict=False):
+        ax.plot(xy[:, 0], xy[:, 1], "o-", color="red", ms=4)
+        ax.contour(X, Y, Z)
+        ax.plot(0, 0, "+")
+        ax.set(title=name, xlabel="x", ylabel="y", xlim=(-10, 10), ylim=(-10, 10))
+    for ax in axes[len(paths):]:
+        ax.set_axis_off()
+    return save_figure(fig, path)
+
+
+def plot_filter_outputs(image: np.ndarray, filters: np.ndarray, outputs: np.ndarray,
+                        path: Out = None, title: str = "", pairs_per_row: int = 4) -> Figure:
+    """Chapter 7's `apply_filter.py`: the input image, then each filter beside its output.
+
+    image (H, W); filters (K, FH, FW); outputs (K, OH, OW). Drawn black on white
+    (gray_r) like the book's figure 7-26; each image scaled to its own range.
+    """
+    k = len(filters)
+    rows = max(1, math.ceil(k / pairs_per_row))
+    fig = Figure(figsize=(2.6 + 2.2 * pairs_per_row, 1.1 * rows + 0.8), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[1.2, 2.2 * pairs_per_row / 2.6])
+    ax = left.subplots()
+    ax.imshow(image, cmap="gray_r", interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title("input", fontsize=9)
+    axes = np.atleast_2d(right.subplots(rows, 2 * pairs_per_row))
+    for r, c in itertools.product(range(rows), range(pairs_per_row)):
+        i = r * pairs_per_row + c
+        ax_filter, ax_out = axes[r, 2 * c], axes[r, 2 * c + 1]
+        ax_filter.set_axis_off()
+        ax_out.set_axis_off()
+        if i >= k:
+            continue
+        ax_filter.imshow(filters[i], cmap="gray_r", interpolation="nearest")
+        ax_out.imshow(outputs[i], cmap="gray_r", interpolation="nearest")
+        if r == 0:
+            ax_filter.set_title("filter", fontsize=8)
+            ax_out.set_title("output", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from scratchdl.backend import DEVICES
 from scratchdl.errors import ScratchdlError
 from scratchdl.models import Net
 
@@ -54,6 +55,13 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
                         "the environment variable SCRATCHDL_DATA works too)")
 
 
+def add_device_arg(parser: argparse.ArgumentParser) -> None:
+    """--device, as every computing subcommand takes it (`scratchdl.cli` applies it)."""
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="cpu (NumPy, the default) or gpu (CuPy on the current CUDA "
+                        'device; install it with pip install -e ".[gpu]")')
+
+
 def check_output_path(path: str) -> None:
     """Fail before any work if `path` cannot be written: a folder, or under a regular file."""
     target = Path(path)
@@ -71,12 +79,6 @@ def check_output_path(path: str) -> None:
 def flat_input(config: dict) -> bool:
     """Fully connected models take (N, 784) images; convolutional ones take (N, 1, 28, 28)."""
     return config["model"] in ("two-layer", "multi-layer")
-
-
-def inference_threads(config: dict) -> int | None:
-    """BLAS threads for inference: every one for fully connected models; one for
-    convolutional ones, whose layers split the batch over the cores themselves."""
-    return None if flat_input(config) else 1
 
 
 def describe(model: Net) -> str:

@@ -1,4 +1,5 @@
-"""`scratchdl data`: where the data set files are, whether they verify, and download them.
+"""`scratchdl data`: where the data set files are, whether they verify, and download them;
+`scratchdl data book-weights`: the same for the parameters published with the book.
 
 Files are searched in order: --data-dir, $SCRATCHDL_DATA (folders holding mnist/ and
 fashion-mnist/, or the four files directly), the cache ($SCRATCHDL_CACHE or the OS's
@@ -12,7 +13,16 @@ import argparse
 from pathlib import Path
 
 from scratchdl.commands.common import add_data_args
-from scratchdl.data import cache_root, download_file, find_file, get_dataset, locate, read_idx
+from scratchdl.data import (
+    BOOK_WEIGHTS,
+    book_weights,
+    cache_root,
+    download_file,
+    find_file,
+    get_dataset,
+    locate,
+    read_idx,
+)
 from scratchdl.errors import DataError
 
 
@@ -39,6 +49,19 @@ def add_parser(sub) -> None:
                     help="base URL to download from instead of the registry's mirrors "
                     "(repeat for fallbacks)")
     dl.set_defaults(func=run)
+    bw = dsub.add_parser(
+        "book-weights", help="find or download the parameters published with the book",
+        description="Find the three parameter files published with the book's code (the "
+        "chapter 3 network, SimpleConvNet, DeepConvNet) in DIR/book-weights/ with --data-dir, "
+        "then $SCRATCHDL_DATA/book-weights/, then the cache, else download them from the "
+        "book's repository into the cache; each is verified by SHA-256. Print where each is "
+        "and the `scratchdl import-book` command that makes it a model file.",
+    )
+    bw.add_argument("--data-dir", default=None, metavar="DIR",
+                    help="folder holding book-weights/ (searched first)")
+    bw.add_argument("--mirror", action="append", default=None, metavar="URL",
+                    help="base URL standing for the book's repository (repeat for fallbacks)")
+    bw.set_defaults(func=_book_weights)
 
 
 def _verify(path: Path, sha256: str) -> str:
@@ -92,6 +115,15 @@ def _download(args) -> int:
             path = download_file(ds, f, dest, mirrors=args.mirror)
             print(f"  {f.name:<24} {path}  downloaded, verified")
     print(f"{ds.name}: all files verified in {dest}")
+    return 0
+
+
+def _book_weights(args) -> int:
+    for name, w in BOOK_WEIGHTS.items():
+        path = book_weights(name, args.data_dir, mirrors=args.mirror)
+        print(f"{name}: {path}  verified ({w.network}, the book's test acc {w.accuracy:.4f})")
+        print(f"  scratchdl import-book {path} --model {w.model} "
+              f"--out {Path(name).stem}.npz")
     return 0
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from scratchdl.commands.common import (
     add_data_args,
+    add_device_arg,
     describe,
     flat_input,
     non_negative_float,
@@ -80,6 +81,7 @@ def add_parser(sub) -> None:
     p.add_argument("--tolerance", type=non_negative_float, default=1e-6,
                    help="largest absolute difference allowed (1e-6)")
     add_data_args(p)
+    add_device_arg(p)
     p.set_defaults(func=run)
 
 

@@ -7,6 +7,7 @@ With no arguments: TwoLayerNet 784-50-10, sigmoid, weight_init_std 0.01, batch 1
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,20 +15,21 @@ import numpy as np
 from scratchdl.augment import AUGMENTATIONS
 from scratchdl.commands.common import (
     add_data_args,
+    add_device_arg,
     check_output_path,
     describe,
     flat_input,
-    inference_threads,
     non_negative_float,
     positive_float,
     positive_int,
     ratio,
 )
+from scratchdl.distributed import MODES, DataParallel, communicator, guarded
 from scratchdl.errors import ModelFileError, UsageError
-from scratchdl.io import read_npz, save_model
+from scratchdl.io import CHECKPOINT_FORMAT, read_npz, save_model
 from scratchdl.models import MODELS, Net, build_model
 from scratchdl.optim import OPTIMIZERS
-from scratchdl.train import CHECKPOINT, CHECKPOINT_FORMAT, GRADIENTS, Trainer, format_time
+from scratchdl.train import GRADIENTS, Trainer, format_time
 
 SEED_RECIPE = {
     "model": "two-layer", "hidden": "50", "activation": "sigmoid", "weight_init_std": "0.01",
@@ -95,7 +97,11 @@ def add_parser(sub) -> None:
                    help="seed of the run's one random generator (0); same seed, same numbers")
     g.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="float32 (default) or float64 (default for --gradient numerical)")
+    g.add_argument("--distributed", choices=MODES, default="auto",
+                   help="auto (default): data-parallel over MPI when started by `mpiexec -n N`; "
+                   "mpi: insist on MPI; none: one process even under mpiexec")
     add_data_args(p)
+    add_device_arg(p)
     g = p.add_argument_group("output")
     g.add_argument("--save", metavar="FILE.npz", default=None, help="save the trained model")
     g.add_argument("--checkpoint-dir", metavar="DIR", default=None,
@@ -200,9 +206,11 @@ def make_model(recipe: dict, input_size: int, output_size: int,
 
 def load_resume(directory: str) -> dict:
     """The recipe recorded in a checkpoint folder."""
+    from scratchdl.checkpoint import CHECKPOINT
+
     path = Path(directory) / CHECKPOINT
     if not path.is_file():
-        raise UsageError(f"--resume {directory}: no {CHECKPOINT} there; "
+        raise UsageError(f"--resume {directory}: no {path.name} there; "
                          "train with --checkpoint-dir DIR to make one")
     header, _ = read_npz(path, CHECKPOINT_FORMAT)
     recipe = header.get("run")
@@ -233,9 +241,44 @@ def resume_recipe(args: argparse.Namespace) -> dict:
     return recipe
 
 
+def callbacks_for(recipe: dict, checkpoint_dir: str | None, quiet: bool, comm=None) -> list:
+    """What `scratchdl train` runs around the book's loop, in the order they must run.
+
+    comm: the run's communicator; several processes train data-parallel
+    (`DataParallel`), and rank 0 alone reports progress.
+    """
+    from scratchdl import callbacks as cb
+
+    size, rank = (comm.size, comm.rank) if comm is not None else (1, 0)
+    chosen = [cb.DivergenceGuard()]  # before Checkpoint: a blown-up state is never saved
+    if size > 1:
+        chosen.append(DataParallel(recipe["seed"]))
+    if recipe.get("lr_step"):
+        chosen.append(cb.StepDecay(recipe["lr_step"], recipe.get("lr_gamma") or 0.5))
+    chosen.append(cb.BlasThreads(1))  # conv nets hold BLAS to one thread themselves too
+    if flat_input(recipe) and size == 1:  # one core steps a fully connected net; one evaluates
+        chosen.append(cb.BackgroundEvaluation())
+    if checkpoint_dir:
+        chosen.append(cb.Checkpoint(checkpoint_dir, recipe))
+    chosen.append(cb.Interrupt(checkpoint_dir or "scratchdl-checkpoint", recipe))
+    if not quiet and rank == 0:
+        chosen.append(cb.Progress())
+    return chosen
+
+
 def run(args: argparse.Namespace) -> int:
+    comm = communicator(args.distributed)
+    with guarded(comm):  # under mpiexec: a failure on any rank ends the job, in one line
+        return train(args, comm)
+
+
+def train(args: argparse.Namespace, comm) -> int:
+    """The run of `scratchdl train` in this process (one rank of several under MPI:
+    rank 0 alone prints and writes files)."""
+    from scratchdl.checkpoint import load_checkpoint
     from scratchdl.data import load_mnist
 
+    lead = comm.rank == 0
     recipe = resume_recipe(args) if args.resume else resolve_recipe(args)
     for path in (args.save, args.plot):
         if path:
@@ -253,32 +296,44 @@ def run(args: argparse.Namespace) -> int:
         mini_batch_size=recipe["batch_size"], optimizer=recipe["optimizer"],
         optimizer_param={"lr": recipe["lr"]}, gradient=recipe["gradient"],
         evaluate_sample_num_per_epoch=recipe.get("evaluate_sample_num"),
-        eval_every=recipe.get("eval_every"), rng=rng, verbose=not args.quiet,
-        checkpoint_dir=checkpoint_dir, interrupt_dir="scratchdl-checkpoint", run_config=recipe,
+        eval_every=recipe.get("eval_every"), rng=rng, verbose=False,
         augment=AUGMENTATIONS[recipe["augment"]] if recipe.get("augment") else None,
-        step_threads=1, eval_threads=inference_threads(recipe),
-        background_eval=flat_input(recipe),
-        lr_step=recipe.get("lr_step"), lr_gamma=recipe.get("lr_gamma") or 0.5,
+        callbacks=callbacks_for(recipe, checkpoint_dir, args.quiet, comm), comm=comm,
     )
     if args.resume:
-        trainer.load_checkpoint(args.resume)
-    if not args.quiet:
+        load_checkpoint(trainer, args.resume)
+    processes = f", {comm.size} processes" if comm.size > 1 else ""
+    if not args.quiet and lead:
         length = (f"{recipe['iters']} iterations" if "iters" in recipe
                   else f"{recipe['epochs']:g} epochs ({trainer.max_iter} iterations)")
         print(f"{describe(model)} | {recipe['optimizer']} lr {recipe['lr']:g} | batch "
               f"{recipe['batch_size']} | {length} | {recipe['gradient']} | {recipe['dtype']} | "
-              f"seed {recipe['seed']} | {recipe['dataset']}"
-              + (f" | resumed at iteration {trainer.current_iter}" if args.resume else ""),
-              flush=True)
+              f"seed {recipe['seed']} | {recipe['dataset']} | {args.device}"
+              + (f" | resumed at iteration {trainer.current_iter}" if args.resume else "")
+              + (f" | {comm.size} processes (MPI)" if comm.size > 1 else ""), flush=True)
     train_acc, test_acc = trainer.train()
+    if not lead:
+        return 0
     if args.save:
         save_model(model, args.save, hyperparameters=recipe, seed=recipe["seed"],
-                   metrics={"train_acc": train_acc, "test_acc": test_acc,
+                   device=args.device, metrics={"train_acc": train_acc, "test_acc": test_acc,
                             "iterations": trainer.current_iter})
     if args.plot:
         from scratchdl.plots import plot_history
 
         plot_history(trainer.history, args.plot, title=describe(model))
     print(f"final: train acc {train_acc:.4f}, test acc {test_acc:.4f} "
-          f"({trainer.current_iter} iterations, {format_time(trainer.elapsed)})", flush=True)
+          f"({trainer.current_iter} iterations, {format_time(trainer.elapsed)} training + "
+          f"{format_time(trainer.eval_seconds)} evaluation{processes})", flush=True)
+    warn_if_at_chance(test_acc, t_test, recipe)
     return 0
+
+
+def warn_if_at_chance(test_acc: float, t_test: np.ndarray, recipe: dict) -> None:
+    """A run that ends no better than guessing is not an error, but is said to be one."""
+    classes = int(t_test.max()) + 1
+    if test_acc < 1.5 / classes:
+        print(f"scratchdl: warning: the network did not learn (test acc {test_acc:.4f}, "
+              f"chance is {1 / classes:.2f}); try a smaller learning rate "
+              f"(--lr {recipe['lr'] / 10:g}) or another --weight-init-std", file=sys.stderr,
+              flush=True)

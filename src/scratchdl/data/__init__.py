@@ -2,9 +2,11 @@
 
 Environment: `SCRATCHDL_DATA` (a folder holding `mnist/`, `fashion-mnist/`),
 `SCRATCHDL_CACHE` (download and fast-cache folder), `SCRATCHDL_MIRRORS`
-(base URLs replacing the registry's mirrors).
+(base URLs replacing the registry's mirrors). `book_weights` finds or fetches the
+parameters published with the book.
 """
 
+from scratchdl.data.book_weights import BOOK_WEIGHTS, book_weights
 from scratchdl.data.download import download_dataset, download_file
 from scratchdl.data.idx import ChecksumMismatch, read_idx, read_idx_bytes
 from scratchdl.data.locations import DEBIAN_DIR, Location, cache_root, find_file, locate
@@ -12,6 +14,7 @@ from scratchdl.data.mnist import load_arrays, load_mnist
 from scratchdl.data.registry import DATASETS, KINDS, DataFile, Dataset, get_dataset, mirrors_for
 
 __all__ = [
+    "BOOK_WEIGHTS",
     "DATASETS",
     "DEBIAN_DIR",
     "KINDS",
@@ -19,6 +22,7 @@ __all__ = [
     "DataFile",
     "Dataset",
     "Location",
+    "book_weights",
     "cache_root",
     "download_dataset",
     "download_file",

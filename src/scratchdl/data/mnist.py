@@ -153,9 +153,8 @@ def load_mnist(
     arrays = load_arrays(dataset, data_dir, progress)
 
     def images(x: np.ndarray) -> np.ndarray:
-        if normalize:
-            x = x.astype(np.float32)
-            x /= 255.0
+        if normalize:  # x / 255 in float32, in one pass over the bytes (as fast as a copy)
+            x = np.divide(x, np.float32(255.0), out=np.empty(x.shape, np.float32))
         return x.reshape(len(x), -1) if flatten else x.reshape(len(x), 1, *x.shape[1:])
 
     def labels(t: np.ndarray) -> np.ndarray:

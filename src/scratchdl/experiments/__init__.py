@@ -2,7 +2,8 @@
 
 Each module has `SUMMARY` (one line), `FULL` and `QUICK` sizes (printable), and
 `run(size, seed=, data_dir=, dataset=, log=)` returning a result with `table()`
-(the numbers, as text) and `plot(path)` (the figure, a PNG). One generator,
+(the numbers, as text) and `plot(path=None)` (the matplotlib Figure, which a
+notebook shows inline, written as a PNG to `path` when given). One generator,
 seeded once per run, draws everything: the same seed gives the same numbers.
 """
 
@@ -12,12 +13,14 @@ from scratchdl.experiments import (
     activation_histogram,
     batchnorm,
     hyperparams,
+    optimizer_paths,
     optimizers,
     overfit,
     weight_init,
 )
 
 EXPERIMENTS: dict[str, ModuleType] = {
+    "optimizer-paths": optimizer_paths,
     "optimizers": optimizers,
     "weight-init": weight_init,
     "activation-histogram": activation_histogram,

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from scratchdl.backend import asarray, to_numpy
 from scratchdl.experiments.common import Log, format_table, quiet
 from scratchdl.functions import relu, sigmoid
 from scratchdl.models.base import weight_scale
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SUMMARY = "activations of 5 layers for sigmoid/ReLU by init scale (book 6.2.2-6.2.3)"
 
@@ -58,12 +63,13 @@ def forward(x: np.ndarray, weights: list[np.ndarray], activation: str,
     """Each layer's activations: z = activation(z_prev @ (scale * W)), z_0 = x.
 
     x: (N, node_num); weights: unscaled N(0, 1) draws, (node_num, node_num) each.
+    Computed on the active device; the activations come back to the host.
     """
     f = ACTIVATIONS[activation]
-    z, out = x, []
+    z, out = asarray(x), []
     for W in weights:
-        z = f(z @ (weight_scale(std, W.shape[0]) * W))
-        out.append(z)
+        z = f(z @ (weight_scale(std, W.shape[0]) * asarray(W)))
+        out.append(to_numpy(z))
     return out
 
 
@@ -82,11 +88,12 @@ class Histograms:
                              float((z < 0.01).mean()), float((z > 0.99).mean())])
         return format_table(["setting", "layer", "mean", "std", "<0.01", ">0.99"], rows)
 
-    def plot(self, path: str | os.PathLike) -> None:
+    def plot(self, path: str | os.PathLike | None = None) -> Figure:
+        """The figure (returned; written as a PNG to `path` when given)."""
         from scratchdl.plots import plot_activation_histograms
 
-        plot_activation_histograms(self.activations, path,
-                                   title="activations per layer (30 bins over [0, 1])")
+        return plot_activation_histograms(self.activations, path,
+                                          title="activations per layer (30 bins over [0, 1])")
 
 
 def run(size: Size = FULL, *, seed: int = 0, data_dir: str | os.PathLike | None = None,

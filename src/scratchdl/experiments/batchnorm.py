@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from scratchdl.experiments.common import Log, Run, compare, format_table, load_data, quiet
 from scratchdl.models import MultiLayerNetExtend
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SUMMARY = "with vs without batch normalization for 16 init scales (book 6.3.2)"
 
@@ -44,7 +48,8 @@ class Size:
 
 
 FULL = Size()
-QUICK = Size(train_size=200, epochs=3, scales=4, test_size=500)
+QUICK = Size(scales=6, test_size=1000)
+"""A few seconds, and still the book's result (tests/test_experiment_lessons.py)."""
 
 
 @dataclass
@@ -60,14 +65,15 @@ class ScaleSweep:
         return format_table(["weight scale", "train BN", "train plain", "test BN",
                              "test plain"], rows)
 
-    def plot(self, path: str | os.PathLike) -> None:
+    def plot(self, path: str | os.PathLike | None = None) -> Figure:
+        """The figure (returned; written as a PNG to `path` when given)."""
         from scratchdl.plots import plot_accuracy_grid
 
         panels = {f"W: {w:.3g}": {label: (np.arange(len(r.history.train_acc)),
                                           r.history.train_acc) for label, r in pair.items()}
                   for w, pair in self.runs.items()}
-        plot_accuracy_grid(panels, path, title="training accuracy with and without "
-                           "batch normalization, by initial weight scale")
+        return plot_accuracy_grid(panels, path, title="training accuracy with and without "
+                                  "batch normalization, by initial weight scale")
 
 
 def run(size: Size = FULL, *, seed: int = 0, data_dir: str | os.PathLike | None = None,

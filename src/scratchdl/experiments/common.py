@@ -14,12 +14,17 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from scratchdl.callbacks import DivergenceGuard
 from scratchdl.errors import DivergenceError
 from scratchdl.models import Net
 from scratchdl.train import History, Trainer
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 Log = Callable[[str], None]
 """Where an experiment reports its progress, one line per finished run."""
@@ -87,8 +92,8 @@ def same_streams(rng: np.random.Generator, n: int) -> list[np.random.Generator]:
 class Run:
     """One finished training run: its history and final accuracy on the full sets.
 
-    diverged_at: the iteration whose loss was not finite (training stopped there),
-    else None; the accuracies are then NaN.
+    diverged_at: the iteration where `DivergenceGuard` stopped training, else None;
+    the accuracies are then NaN.
     """
 
     history: History
@@ -106,7 +111,7 @@ def fit(network: Net, data: Data, rng: np.random.Generator, **trainer_args) -> R
     error here: it is one of the outcomes an experiment can show.
     """
     trainer = Trainer(network, data.x_train, data.t_train, data.x_test, data.t_test,
-                      rng=rng, verbose=False, progress=False, **trainer_args)
+                      rng=rng, verbose=False, callbacks=[DivergenceGuard()], **trainer_args)
     start = time.perf_counter()
     try:
         train_acc, test_acc = trainer.train()
@@ -193,8 +198,9 @@ class LossCurves:
                 f"\nloss@N: mean training loss of the {width} iterations up to N; "
                 "accuracy on the full train and test sets at the end")
 
-    def plot(self, path: str | os.PathLike) -> None:
+    def plot(self, path: str | os.PathLike | None = None) -> Figure:
+        """The figure (returned; written as a PNG to `path` when given)."""
         from scratchdl.plots import plot_loss_curves
 
-        plot_loss_curves({label: r.history.train_loss for label, r in self.runs.items()},
-                         path, title=self.title, ylim=self.ylim)
+        return plot_loss_curves({label: r.history.train_loss for label, r in self.runs.items()},
+                                path, title=self.title, ylim=self.ylim)

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from scratchdl.experiments.common import Data, Log, Run, fit, format_table, load_data, quiet
 from scratchdl.models import MultiLayerNet
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SUMMARY = "random search over lr and weight decay, 100 trials as in the book (6.5)"
 
@@ -41,7 +45,8 @@ class Size:
 
 
 FULL = Size()
-QUICK = Size(trials=4, epochs=3, train_size=250, shown=4)
+QUICK = Size(trials=20, shown=5)
+"""A few seconds, and still the book's result (tests/test_experiment_lessons.py)."""
 
 
 @dataclass
@@ -68,7 +73,8 @@ class Search:
                  f"{t.weight_decay:.3e}"] for k, t in enumerate(self.trials[: self.shown], 1)]
         return format_table(["trial", "val acc", "train acc", "lr", "weight decay"], rows)
 
-    def plot(self, path: str | os.PathLike) -> None:
+    def plot(self, path: str | os.PathLike | None = None) -> Figure:
+        """The figure (returned; written as a PNG to `path` when given)."""
         from scratchdl.plots import plot_accuracy_grid
 
         panels = {}
@@ -77,8 +83,8 @@ class Search:
             epochs = np.arange(len(h.test_acc))
             panels[f"Best-{k}: lr {t.lr:.1e}, decay {t.weight_decay:.0e}"] = {
                 "validation": (epochs, h.test_acc), "train": (epochs, h.train_acc)}
-        plot_accuracy_grid(panels, path, ncols=5,
-                           title="random search: the best trials by validation accuracy")
+        return plot_accuracy_grid(panels, path, ncols=5,
+                                  title="random search: the best trials by validation accuracy")
 
 
 def split(data: Data, validation_rate: float, rng: np.random.Generator) -> Data:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.backend import asarray
+from scratchdl.backend import random
 from scratchdl.layers.base import Layer
 
 
 class Dropout(Layer):
     """Drops units at random in training; scales by (1 - dropout_ratio) in inference.
 
-    rng: the run's NumPy Generator, so a seed fixes the masks.
+    rng: the run's NumPy Generator, so a seed fixes the masks; on a GPU the masks are
+    drawn there, from one seed drawn from it (`backend.random`).
     """
 
     def __init__(self, dropout_ratio: float = 0.5, rng: np.random.Generator | None = None):
@@ -32,7 +33,7 @@ class Dropout(Layer):
         if not train:
             return x * (1.0 - self.dropout_ratio)
         if not self.frozen or self.mask is None or self.mask.shape != x.shape:
-            self.mask = asarray(self.rng.random(x.shape) > self.dropout_ratio)
+            self.mask = random(self.rng, x.shape) > self.dropout_ratio
         return x * self.mask
 
     def backward(self, dout):

@@ -1,14 +1,9 @@
-"""im2col and col2im (chapter 7.4): images to filter-sized columns, and back.
+"""im2col and col2im (chapter 7.4.3): images to filter-sized rows, and back.
 
-`im2col` and `col2im` have the book's signatures and layouts: input (N, C, H, W),
-columns (N*out_h*out_w, C*filter_h*filter_w), one row per output position.
-
-`im2col_t` and `col2im_t` are their transposes, built directly:
-(C*filter_h*filter_w, N*out_h*out_w), one row per filter element. With this layout
-a convolution is one GEMM, `W.reshape(FN, -1) @ col_t`, whose (FN, N*out_h*out_w)
-result is already channel-major: (N, FN, out_h, out_w) is a transposed view of it,
-with no copy. Both read any memory layout of the input; `col2im_t` returns its
-image channel-major, (C, N, H, W) in memory, as an (N, C, H, W) view.
+`im2col` turns every filter_h x filter_w patch of the input into one row, so that
+a convolution becomes one matrix product; `col2im` adds the rows back into an
+image, summing where patches overlap (the adjoint of `im2col`, hence backward's).
+Both are the book's: input (N, C, H, W), columns (N*out_h*out_w, C*filter_h*filter_w).
 """
 
 from __future__ import annotations
@@ -27,45 +22,36 @@ def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: in
     return out
 
 
-def _output_hw(input_shape, filter_h: int, filter_w: int, stride: int, pad: int):
+def output_hw(input_shape, filter_h: int, filter_w: int, stride: int, pad: int):
+    """(out_h, out_w) of a filter over an (N, C, H, W) input."""
     if stride < 1 or pad < 0:
         raise ValueError(f"stride must be >= 1 and pad >= 0, got stride={stride}, pad={pad}")
     _, _, H, W = input_shape
     return conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)
 
 
-def zero_pad(img, pad: int):
-    """img (..., H, W) with `pad` zeros around H and W (img itself when pad == 0)."""
-    if pad == 0:
-        return img
-    *lead, H, W = img.shape
-    out = xp.zeros((*lead, H + 2 * pad, W + 2 * pad), dtype=img.dtype)
-    out[..., pad : H + pad, pad : W + pad] = img
-    return out
-
-
 def im2col(input_data, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0):
-    """The book's im2col: (N, C, H, W) -> (N*out_h*out_w, C*filter_h*filter_w).
+    """(N, C, H, W) -> (N*out_h*out_w, C*filter_h*filter_w), one row per output position.
 
-    Row (n, y, x) holds the filter_h x filter_w patch under output position (y, x)
-    of image n, channels first, as the book orders it.
+    Row (n, y, x) holds the patch under output (y, x) of image n, channels first.
     """
-    N, C, _, _ = input_data.shape
-    out_h, out_w = _output_hw(input_data.shape, filter_h, filter_w, stride, pad)
-    img = zero_pad(input_data, pad)
-    windows = xp.lib.stride_tricks.sliding_window_view(img, (filter_h, filter_w), axis=(2, 3))
-    windows = windows[:, :, : stride * out_h : stride, : stride * out_w : stride]
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(N * out_h * out_w, -1)
+    N, C, H, W = input_data.shape
+    out_h, out_w = output_hw(input_data.shape, filter_h, filter_w, stride, pad)
+    img = xp.pad(input_data, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant")
+    col = xp.zeros((N, C, filter_h, filter_w, out_h, out_w), dtype=input_data.dtype)
+    for y in range(filter_h):
+        y_max = y + stride * out_h
+        for x in range(filter_w):
+            x_max = x + stride * out_w
+            col[:, :, y, x, :, :] = img[:, :, y:y_max:stride, x:x_max:stride]
+    return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * out_h * out_w, -1)
 
 
 def col2im(col, input_shape, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0):
-    """The book's col2im: (N*out_h*out_w, C*filter_h*filter_w) -> (N, C, H, W).
-
-    The adjoint of `im2col`: each column entry is added back to the pixel it was
-    copied from, so overlapping patches sum.
-    """
+    """(N*out_h*out_w, C*filter_h*filter_w) -> (N, C, H, W): each entry added back to
+    the pixel it was copied from, so overlapping patches sum."""
     N, C, H, W = input_shape
-    out_h, out_w = _output_hw(input_shape, filter_h, filter_w, stride, pad)
+    out_h, out_w = output_hw(input_shape, filter_h, filter_w, stride, pad)
     col = col.reshape(N, out_h, out_w, C, filter_h, filter_w).transpose(0, 3, 4, 5, 1, 2)
     img = xp.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=col.dtype)
     for y in range(filter_h):
@@ -74,78 +60,3 @@ def col2im(col, input_shape, filter_h: int, filter_w: int, stride: int = 1, pad:
             x_max = x + stride * out_w
             img[:, :, y:y_max:stride, x:x_max:stride] += col[:, :, y, x, :, :]
     return img[:, :, pad : H + pad, pad : W + pad]
-
-
-def im2col_t(input_data, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0,
-             dtype=None):
-    """`im2col(...).T`, contiguous: (N, C, H, W) -> (C*filter_h*filter_w, N*out_h*out_w).
-
-    Each of the filter_h*filter_w copies moves one strided slice of every channel
-    at once. dtype: the columns' dtype (default the input's); the copy converts.
-    """
-    N, C, _, _ = input_data.shape
-    out_h, out_w = _output_hw(input_data.shape, filter_h, filter_w, stride, pad)
-    img = zero_pad(input_data.transpose(1, 0, 2, 3), pad)
-    col = xp.empty((C, filter_h, filter_w, N, out_h, out_w), dtype=dtype or input_data.dtype)
-    for y in range(filter_h):
-        y_max = y + stride * out_h
-        for x in range(filter_w):
-            x_max = x + stride * out_w
-            col[:, y, x] = img[:, :, y:y_max:stride, x:x_max:stride]
-    return col.reshape(C * filter_h * filter_w, N * out_h * out_w)
-
-
-def col2im_t(col_t, input_shape, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0):
-    """`col2im(col_t.T, ...)`: (C*filter_h*filter_w, N*out_h*out_w) -> (N, C, H, W).
-
-    The result is a view of a channel-major (C, N, H, W) array.
-    """
-    N, C, H, W = input_shape
-    out_h, out_w = _output_hw(input_shape, filter_h, filter_w, stride, pad)
-    col = col_t.reshape(C, filter_h, filter_w, N, out_h, out_w)
-    img = xp.zeros((C, N, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=col.dtype)
-    for y in range(filter_h):
-        y_max = y + stride * out_h
-        for x in range(filter_w):
-            x_max = x + stride * out_w
-            img[:, :, y:y_max:stride, x:x_max:stride] += col[:, y, x]
-    return img[:, :, pad : H + pad, pad : W + pad].transpose(1, 0, 2, 3)
-
-
-def im2col_rows(img, filter_h: int, filter_w: int, pad: int = 0, dtype=None):
-    """Stride-1 columns over whole padded rows: img (C, N, H, W) -> (C*FH*FW, N*out_h*Wp).
-
-    Wp = W + 2*pad. Column (n, i, j) holds the patch under output (i, j) for
-    j < out_w; the Wp - out_w columns past each row's end hold patches that wrap
-    onto the next row, to be dropped (forward) or met by zero gradients (backward).
-    In exchange the columns of filter position (y, x) are the padded image itself,
-    flattened and shifted by y*Wp + x: all of them are one strided view, and
-    im2col is a single copy of it.
-    """
-    C, N, H, W = img.shape
-    out_h = conv_output_size(H, filter_h, 1, pad)
-    Hp, Wp = H + 2 * pad, W + 2 * pad
-    padded = xp.zeros((C, N, Hp + 1, Wp), dtype=dtype or img.dtype)  # + 1: the last wrap
-    padded[:, :, pad : H + pad, pad : W + pad] = img
-    s_c, s_n, s_row, s_col = padded.strides
-    shifted = xp.lib.stride_tricks.as_strided(
-        padded, (C, filter_h, filter_w, N, out_h * Wp), (s_c, s_row, s_col, s_n, s_col)
-    )
-    return shifted.reshape(C * filter_h * filter_w, -1)
-
-
-def col2im_rows(col, img_shape, filter_h: int, filter_w: int, pad: int = 0):
-    """The adjoint of `im2col_rows`: (C*FH*FW, N*out_h*Wp) -> img (C, N, H, W).
-
-    The wrapped columns (j >= out_w) must be zero; the result is a view.
-    """
-    C, N, H, W = img_shape
-    out_h = conv_output_size(H, filter_h, 1, pad)
-    Hp, Wp = H + 2 * pad, W + 2 * pad
-    R = out_h * Wp
-    col = col.reshape(C, filter_h, filter_w, N, R)
-    flat = xp.zeros((C, N, (Hp + 1) * Wp), dtype=col.dtype)
-    for y in range(filter_h):
-        for x in range(filter_w):
-            flat[:, :, y * Wp + x : y * Wp + x + R] += col[:, y, x]
-    return flat.reshape(C, N, Hp + 1, Wp)[:, :, pad : H + pad, pad : W + pad]

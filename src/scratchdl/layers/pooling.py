@@ -1,178 +1,47 @@
-"""Max pooling (chapter 7.5), book-faithful and fast.
+"""Max pooling (chapter 7.5), as the book writes it.
 
-The book's path expands x with im2col and takes the max of each row; backward
-puts each gradient at the row's argmax (the first maximum on ties) and folds the
-rows back with col2im.
-
-The fast path (the default) gives the same numbers without columns. It walks the
-positions of the window as strided views of x, keeping a running maximum and,
-per position, where that position beat it (strictly, so the first maximum
-stays). The last position that beat the running maximum is the argmax, so
-backward walks the positions in reverse and hands the gradient not yet claimed to
-each position that won. When the windows tile x (stride == pool size, no pad,
-the size divides, as in the book's 2x2 pools), the max is taken along W first,
-then along H, on reshaped views with long inner loops; the first maximum of the
-first row that holds the maximum is the book's argmax, so ties go the same way.
-Each thread pools its own share of the C*N images there (`parallel_map`); the
-shares meet nowhere, so the numbers do not depend on the number of threads.
+im2col lays each pool_h x pool_w window out as a row; forward keeps each row's
+max, and backward puts each gradient where that max was (the first one on ties)
+and folds the rows back with col2im. The same numbers, faster, are
+`FastPooling`'s (`layers/fast_pooling.py`), which the networks use.
 """
 
 from __future__ import annotations
 
-from scratchdl.backend import on_gpu, xp
-from scratchdl.layers.base import Layer
-from scratchdl.layers.im2col import col2im, conv_output_size, im2col, zero_pad
-from scratchdl.threads import even_slices, parallel_map, workers
-
-
-def image_shares(n: int) -> list[slice]:
-    """The n images (times channels) cut into one share per thread (one on the GPU)."""
-    return even_slices(n, 1 if on_gpu() else workers())
-
-
-def running_max(views: list, out=None, beats=None):
-    """Elementwise max of same-shaped arrays, and for each after the first, where it won.
-
-    Returns (max, beats): beats[k - 1] is True where views[k] beat views[:k] strictly.
-    `out` and `beats` (one array per view after the first), when given, receive them.
-    """
-    if out is None:
-        out = xp.empty_like(views[0])
-        beats = [xp.empty(views[0].shape, dtype=bool) for _ in views[1:]]
-    if len(views) == 1:
-        out[...] = views[0]
-    best = views[0]
-    for view, beat in zip(views[1:], beats, strict=True):
-        xp.greater(view, best, out=beat)
-        best = xp.maximum(best, view, out=out)
-    return out, beats
-
-
-def route_to_max(grad, beats: list, outs: list) -> None:
-    """Backward of `running_max`: write grad where each view was the (first) max, else 0.
-
-    outs[k] receives the share of views[k]; what no later view claimed is left, in
-    outs[0], for the first.
-    """
-    rest = grad
-    for out, beat in zip(reversed(outs[1:]), reversed(beats), strict=True):
-        xp.multiply(rest, beat, out=out)
-        rest = xp.subtract(rest, out, out=outs[0])
-    if not beats:
-        outs[0][...] = grad
+from scratchdl.backend import xp
+from scratchdl.layers.base import Layer, check_int
+from scratchdl.layers.im2col import col2im, conv_output_size, im2col
 
 
 class Pooling(Layer):
     """Max over pool_h x pool_w windows: x (N, C, H, W) -> (N, C, out_h, out_w).
 
-    out_h = (H + 2*pad - pool_h) // stride + 1. Padding is zeros, as the book's
-    im2col pads. fast=False takes the book's im2col path.
+    out_h = (H + 2*pad - pool_h) // stride + 1. Padding is zeros, as im2col pads.
     """
 
-    def __init__(self, pool_h: int, pool_w: int, stride: int = 1, pad: int = 0,
-                 fast: bool = True) -> None:
+    def __init__(self, pool_h: int, pool_w: int, stride: int = 1, pad: int = 0) -> None:
         super().__init__()
-        self.pool_h = pool_h
-        self.pool_w = pool_w
-        self.stride = stride
-        self.pad = pad
-        self.fast = fast
+        self.pool_h = check_int("Pooling", "pool_h", pool_h, 1)
+        self.pool_w = check_int("Pooling", "pool_w", pool_w, 1)
+        self.stride = check_int("Pooling", "stride", stride, 1)
+        self.pad = check_int("Pooling", "pad", pad, 0)
 
     def forward(self, x, train: bool = True):
         N, C, H, W = x.shape
         out_h = conv_output_size(H, self.pool_h, self.stride, self.pad)
         out_w = conv_output_size(W, self.pool_w, self.stride, self.pad)
-        self.x_shape = x.shape
-        self.used_fast = self.fast
-        if self.fast:
-            self.tiles = (self.stride == self.pool_h == self.pool_w and self.pad == 0
-                          and H % self.stride == 0 and W % self.stride == 0)
-            if self.tiles:
-                return self._forward_tiles(x, out_h, out_w)
-            return self._forward_windows(x, out_h, out_w)
         col = im2col(x, self.pool_h, self.pool_w, self.stride, self.pad)
         col = col.reshape(-1, self.pool_h * self.pool_w)
-        self.arg_max = col.argmax(axis=1)
-        out = col.max(axis=1)
-        return out.reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
+        arg_max = xp.argmax(col, axis=1)
+        out = xp.max(col, axis=1)
+        out = out.reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
+        self.x_shape, self.arg_max = x.shape, arg_max
+        return out
 
     def backward(self, dout):
-        if self.used_fast:
-            if self.tiles:
-                return self._backward_tiles(dout)
-            return self._backward_windows(dout)
-        pool_size = self.pool_h * self.pool_w
         dout = dout.transpose(0, 2, 3, 1)
+        pool_size = self.pool_h * self.pool_w
         dmax = xp.zeros((dout.size, pool_size), dtype=dout.dtype)
         dmax[xp.arange(self.arg_max.size), self.arg_max.flatten()] = dout.flatten()
-        dcol = dmax.reshape(-1, dout.shape[3] * pool_size)
+        dcol = dmax.reshape(dout.shape[0] * dout.shape[1] * dout.shape[2], -1)
         return col2im(dcol, self.x_shape, self.pool_h, self.pool_w, self.stride, self.pad)
-
-    def _forward_tiles(self, x, out_h: int, out_w: int):
-        """Max along W, then along H, a share of the C*N images on each thread."""
-        N, C, H, W = x.shape
-        ph, pw = self.pool_h, self.pool_w
-        img = xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(C * N, -1)
-        row_max = xp.empty((C * N, H * out_w), dtype=x.dtype)
-        out = xp.empty((C * N, out_h * out_w), dtype=x.dtype)
-        self.beats_w = xp.empty((pw - 1, C * N, H * out_w), dtype=bool)
-        self.beats_h = xp.empty((ph - 1, C * N, out_h * out_w), dtype=bool)
-
-        def pool_images(n: slice) -> None:
-            along_w = img[n].reshape(-1, pw)
-            running_max([along_w[:, j] for j in range(pw)], row_max[n].reshape(-1),
-                        [beat[n].reshape(-1) for beat in self.beats_w])
-            along_h = row_max[n].reshape(-1, ph, out_w)
-            running_max([along_h[:, i] for i in range(ph)], out[n].reshape(-1, out_w),
-                        [beat[n].reshape(-1, out_w) for beat in self.beats_h])
-
-        parallel_map(pool_images, image_shares(C * N))
-        return out.reshape(C, N, out_h, out_w).transpose(1, 0, 2, 3)
-
-    def _backward_tiles(self, dout):
-        N, C, H, W = self.x_shape
-        ph, pw, out_w = self.pool_h, self.pool_w, dout.shape[3]
-        grad = dout.transpose(1, 0, 2, 3).reshape(C * N, -1)
-        drow = xp.empty((C * N, H * out_w), dtype=dout.dtype)
-        dimg = xp.empty((C * N, H * W), dtype=dout.dtype)
-
-        def route_images(n: slice) -> None:
-            to_rows = drow[n].reshape(-1, ph, out_w)
-            route_to_max(grad[n].reshape(-1, out_w),
-                         [beat[n].reshape(-1, out_w) for beat in self.beats_h],
-                         [to_rows[:, i] for i in range(ph)])
-            to_img = dimg[n].reshape(-1, pw)
-            route_to_max(drow[n].reshape(-1), [beat[n].reshape(-1) for beat in self.beats_w],
-                         [to_img[:, j] for j in range(pw)])
-
-        parallel_map(route_images, image_shares(C * N))
-        return dimg.reshape(C, N, H, W).transpose(1, 0, 2, 3)
-
-    def _windows(self, out_h: int, out_w: int) -> list[tuple]:
-        """Index of each window position's strided view of an image (C, N, H, W).
-
-        One per position in the pool_h x pool_w window, in the book's (row-major)
-        order; each selects that position of every output's window.
-        """
-        s = self.stride
-        return [(slice(None), slice(None), slice(y, y + s * out_h, s), slice(x, x + s * out_w, s))
-                for y in range(self.pool_h) for x in range(self.pool_w)]
-
-    def _forward_windows(self, x, out_h: int, out_w: int):
-        img = zero_pad(x.transpose(1, 0, 2, 3), self.pad)
-        out, self.beats = running_max([img[w] for w in self._windows(out_h, out_w)])
-        self.padded_shape = img.shape
-        return out.transpose(1, 0, 2, 3)
-
-    def _backward_windows(self, dout):
-        """Claims are added into dx in the book's order, so overlaps sum the same way."""
-        N, C, H, W = self.x_shape
-        p = self.pad
-        grad = dout.transpose(1, 0, 2, 3)
-        windows = self._windows(dout.shape[2], dout.shape[3])
-        claims = [xp.empty_like(grad) for _ in windows]
-        route_to_max(grad, self.beats, claims)
-        dimg = xp.zeros(self.padded_shape, dtype=dout.dtype)
-        for window, claim in zip(windows, claims, strict=True):
-            dimg[window] += claim
-        return dimg[:, :, p : H + p, p : W + p].transpose(1, 0, 2, 3)

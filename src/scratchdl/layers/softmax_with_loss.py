@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scratchdl.backend import xp
-from scratchdl.functions import DELTA, cross_entropy_error, softmax
+from scratchdl.functions import DELTA, cross_entropy_error, label_indices, softmax
 from scratchdl.layers.base import Layer
 
 
@@ -24,9 +24,8 @@ class SoftmaxWithLoss(Layer):
     def backward(self, dout=1):
         y = self.y.reshape(-1, self.y.shape[-1])
         batch_size = y.shape[0]
-        labels = self.t.argmax(axis=-1) if self.t.size == y.size else self.t
+        labels = label_indices(self.t, batch_size)
         rows = xp.arange(batch_size)
-        labels = labels.reshape(-1)
         dx = y.copy()
         dx[rows, labels] -= 1
         y_t = y[rows, labels]

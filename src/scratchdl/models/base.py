@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.backend import asarray, xp
+from scratchdl.backend import asarray, on_gpu, xp
+from scratchdl.functions import label_indices
+from scratchdl.gradient import numerical_gradient as book_numerical_gradient
 from scratchdl.layers import Layer, SoftmaxWithLoss
+from scratchdl.numgrad import loss_and_numerical_gradient
+from scratchdl.numgrad.engine import held_for_differences
+from scratchdl.threads import blas_threads
 
 
 class ParamDict(dict):
@@ -24,7 +29,9 @@ class ParamDict(dict):
         self.bindings: dict[str, tuple[Layer, str]] = {}
 
     def bind(self, name: str, layer: Layer, key: str) -> None:
+        """Name the layer's parameter `key`, moved to the active device if it is not there."""
         self.bindings[name] = (layer, key)
+        layer.params[key] = asarray(layer.params[key])
         super().__setitem__(name, layer.params[key])
 
     def __setitem__(self, name: str, value) -> None:
@@ -32,6 +39,8 @@ class ParamDict(dict):
             raise KeyError(f"{name!r} is not a parameter of this model; it has {list(self)}")
         layer, key = self.bindings[name]
         old = layer.params[key]
+        if value is old:  # an in-place update, `params[key] -= ...`: nothing to rebind
+            return
         value = asarray(value)
         if value.shape != old.shape:
             raise ValueError(
@@ -77,6 +86,10 @@ class Net:
     """Images per forward pass in `accuracy`: large products for fully connected
     networks; convolutional ones set fewer, so their activations stay in cache."""
 
+    device_batch = 1000
+    """Images per forward pass in `accuracy` on a GPU, for every network: there a pass
+    costs its kernel launches whatever its size, and 1,000 images' activations fit."""
+
     def __init__(self, dtype=np.float64, weight_decay_lambda: float = 0.0) -> None:
         if weight_decay_lambda < 0:
             raise ValueError(f"weight_decay_lambda must be >= 0, got {weight_decay_lambda}")
@@ -107,11 +120,28 @@ class Net:
         """Names of the parameters under weight decay: the weights W1, W2, ..."""
         return [n for n in self.params if n.startswith("W")] if self.weight_decay_lambda else []
 
+    @property
+    def splits_batch(self) -> bool:
+        """True when some layer splits its batch over worker threads (the convolutions)."""
+        return any(layer.splits_batch for layer in self.layers)
+
     def predict(self, x, train: bool = False):
-        """Scores before softmax. x: (N, ...) -> (N, output_size)."""
-        for layer in self.layers:
-            x = layer.forward(x, train)
+        """Scores before softmax. x: (N, ...) -> (N, output_size), on the active device
+        (x may be on the host: it is moved there)."""
+        x = asarray(x)
+        with self.blas_threads():
+            for layer in self.layers:
+                x = layer.forward(x, train)
         return x
+
+    def blas_threads(self):
+        """One BLAS thread while layers run that split the batch over worker threads.
+
+        Their threads need the cores: BLAS threads woken by the layers between them
+        (an Affine's product) spin on, and make a step 1.6x slower (DeepConvNet).
+        The network holds this itself, so every way of calling it is as fast.
+        """
+        return blas_threads(1 if self.splits_batch else None)
 
     def weight_decay(self) -> float:
         """0.5 * lambda * sum of squared weights (0 without weight decay)."""
@@ -126,9 +156,10 @@ class Net:
     def predict_labels(self, x, batch_size: int | None = None):
         """The class predicted for each row of x (N,), in inference mode.
 
-        batch_size: images per forward pass (default `accuracy_batch`).
+        batch_size: images per forward pass (default `accuracy_batch`, on a GPU
+        `device_batch`).
         """
-        batch_size = batch_size or self.accuracy_batch
+        batch_size = batch_size or (self.device_batch if on_gpu() else self.accuracy_batch)
         return xp.concatenate([
             self.predict(asarray(x[i : i + batch_size], self.dtype), train=False).argmax(axis=1)
             for i in range(0, x.shape[0], batch_size)
@@ -136,19 +167,19 @@ class Net:
 
     def accuracy(self, x, t, batch_size: int | None = None) -> float:
         """Fraction of x classified as t (labels or one-hot), in inference mode."""
-        if t.ndim != 1:
-            t = t.argmax(axis=1)
-        return int((self.predict_labels(x, batch_size) == asarray(t)).sum()) / x.shape[0]
+        labels = label_indices(asarray(t), x.shape[0])
+        return int((self.predict_labels(x, batch_size) == labels).sum()) / x.shape[0]
 
     def gradient(self, x, t) -> dict:
         """Backprop: forward in training mode, backward through every layer.
 
         Returns a dict keyed like `params`. The batch loss is kept in `self.last_loss`.
         """
-        self.last_loss = self.loss(x, t, train=True)
-        dout = self.last_layer.backward(1)
-        for layer in reversed(self.layers):
-            dout = layer.backward(dout)
+        with self.blas_threads():
+            self.last_loss = self.loss(x, t, train=True)
+            dout = self.last_layer.backward(1)
+            for layer in reversed(self.layers):
+                dout = layer.backward(dout)
         grads = {}
         for name, (layer, key) in self.params.bindings.items():
             grads[name] = layer.grads[key]
@@ -156,18 +187,30 @@ class Net:
             grads[name] = grads[name] + self.weight_decay_lambda * self.params[name]
         return grads
 
-    def numerical_gradient(self, x, t) -> dict:
-        """Central differences (h = 1e-4) of the training batch loss for every parameter.
+    def numerical_gradient(self, x, t, fast: bool = True) -> dict:
+        """The book's numerical gradient (4.4.2): for every parameter W, the central
+        difference (L(W + h) - L(W - h)) / 2h of the batch loss, h = 1e-4, in turn.
 
-        The same numbers as perturbing each parameter by +-h and evaluating the loss
-        (the book's method), computed by the fast engine in `scratchdl.numgrad`, in
-        float64 whatever the model's dtype. Returns a dict keyed like `params`; the
-        batch loss is kept in `self.last_loss`.
+        fast=False runs the book's own loop, `scratchdl.gradient.numerical_gradient`
+        over each parameter, one element at a time: two forward passes per element
+        (79,520 for TwoLayerNet). The default, the engine in `scratchdl.numgrad`, gives
+        the same numbers in a fraction of the time. Both take the training-mode loss in
+        float64 whatever the model's dtype, hold the dropout masks of one forward pass,
+        and leave batch norm's running statistics as they were. Returns a dict keyed
+        like `params`; the batch loss is kept in `self.last_loss`.
         """
-        from scratchdl.numgrad import loss_and_numerical_gradient
+        if fast:
+            self.last_loss, grads = loss_and_numerical_gradient(self, x, t)
+            return grads
+        x, t = asarray(x, np.float64), asarray(t)
+        with held_for_differences(self):
+            self.last_loss = self.loss(x, t, train=True)  # draws the masks the loop holds
 
-        self.last_loss, grads = loss_and_numerical_gradient(self, x, t)
-        return grads
+            def loss_W(W):
+                return self.loss(x, t, train=True)
+
+            return {name: book_numerical_gradient(loss_W, self.params[name])
+                    for name in self.params}
 
     def buffers(self) -> dict:
         """State that is not learned: batch norm's running mean and variance, by book index."""

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.layers import Affine, Convolution, Dropout, Pooling, Relu
+from scratchdl.layers import (
+    Affine,
+    Convolution,
+    Dropout,
+    FastConvolution,
+    FastPooling,
+    Pooling,
+    Relu,
+)
 from scratchdl.layers.im2col import conv_output_size
 from scratchdl.models.base import Net, init_rng
 
@@ -27,7 +35,8 @@ class DeepConvNet(Net):
     is sqrt(2 / fan_in) * N(0, 1), fan_in being C*FH*FW for a conv (the book's
     pre_node_nums) and the input size for an affine. Pools are 2x2, stride 2.
     Dropout (ratio 0.5) follows the book's convention and draws from `rng`.
-    Input x: (N, *input_dim).
+    Input x: (N, *input_dim). fast=False builds the book's Convolution and Pooling instead
+    of their fast engines (the same numbers, slower).
     """
 
     accuracy_batch = 100  # the book evaluates its convnets 100 images at a time
@@ -45,8 +54,10 @@ class DeepConvNet(Net):
         output_size: int = 10,
         rng: np.random.Generator | int | None = None,
         dtype=np.float64,
+        fast: bool = True,
     ) -> None:
         super().__init__(dtype)
+        conv_layer, pool_layer = (FastConvolution, FastPooling) if fast else (Convolution, Pooling)
         given = [conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5,
                  conv_param_6]
         conv_params = [{**default, **(p or {})}
@@ -64,14 +75,14 @@ class DeepConvNet(Net):
         for idx, param in enumerate(conv_params, start=1):
             FN, size = int(param["filter_num"]), int(param["filter_size"])
             stride, pad = int(param["stride"]), int(param["pad"])
-            conv = Convolution(he(FN, C, size, size), zeros(FN), stride, pad)
+            conv = conv_layer(he(FN, C, size, size), zeros(FN), stride, pad)
             self.add(conv, W=f"W{idx}", b=f"b{idx}")
             self.add(Relu())
             C = FN
             H = conv_output_size(H, size, stride, pad)
             W = conv_output_size(W, size, stride, pad)
             if idx % 2 == 0:
-                self.add(Pooling(pool_h=2, pool_w=2, stride=2))
+                self.add(pool_layer(pool_h=2, pool_w=2, stride=2))
                 H, W = conv_output_size(H, 2, 2), conv_output_size(W, 2, 2)
         self.add(Affine(he(C * H * W, hidden_size), zeros(hidden_size)), W="W7", b="b7")
         self.add(Relu())

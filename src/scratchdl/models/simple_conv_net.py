@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.layers import Affine, Convolution, Pooling, Relu
+from scratchdl.layers import Affine, Convolution, FastConvolution, FastPooling, Pooling, Relu
 from scratchdl.layers.im2col import conv_output_size
 from scratchdl.models.base import Net, init_rng
 
@@ -16,7 +16,8 @@ class SimpleConvNet(Net):
 
     Parameters (defaults): W1 (30, 1, 5, 5) b1 (30,), W2 (4320, 100) b2 (100,),
     W3 (100, 10) b3 (10,); weights drawn as weight_init_std * N(0, 1), biases zero.
-    Input x: (N, *input_dim).
+    Input x: (N, *input_dim). fast=False builds the book's Convolution and Pooling instead
+    of their fast engines (the same numbers, slower).
     """
 
     accuracy_batch = 100  # the book evaluates its convnets 100 images at a time
@@ -30,8 +31,10 @@ class SimpleConvNet(Net):
         weight_init_std: float = 0.01,
         rng: np.random.Generator | int | None = None,
         dtype=np.float64,
+        fast: bool = True,
     ) -> None:
         super().__init__(dtype)
+        conv_layer, pool_layer = (FastConvolution, FastPooling) if fast else (Convolution, Pooling)
         conv_param = {**DEFAULT_CONV_PARAM, **(conv_param or {})}
         C, H, W = (int(d) for d in input_dim)
         filter_num, filter_size = int(conv_param["filter_num"]), int(conv_param["filter_size"])
@@ -48,11 +51,11 @@ class SimpleConvNet(Net):
         def zeros(n):
             return self.new_param(np.zeros(n))
 
-        conv = Convolution(weight(filter_num, C, filter_size, filter_size), zeros(filter_num),
+        conv = conv_layer(weight(filter_num, C, filter_size, filter_size), zeros(filter_num),
                            stride, pad)
         self.add(conv, W="W1", b="b1")
         self.add(Relu())
-        self.add(Pooling(pool_h=2, pool_w=2, stride=2))
+        self.add(pool_layer(pool_h=2, pool_w=2, stride=2))
         self.add(Affine(weight(pool_output_size, hidden_size), zeros(hidden_size)),
                  W="W2", b="b2")
         self.add(Relu())

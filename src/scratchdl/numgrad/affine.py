@@ -14,12 +14,14 @@ themselves, as they do in the loss, and inputs that are 0 in every row are left 
 of the product (their gradient is exactly 0). Triples (n, i, j) whose perturbation
 could reach a Relu kink (or whose series has not converged) are evaluated directly
 instead: unit j of row n moved by +-h x[n, i], pushed through the downstream layers.
+Everything is computed with `xp`, on the device where the model is.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from scratchdl.backend import asarray, xp
 from scratchdl.functions import DELTA, sigmoid, softmax
 from scratchdl.layers import Affine, Dropout, Relu, Sigmoid
 from scratchdl.numgrad.series import ORDER, loss_series
@@ -51,45 +53,41 @@ def affine_gradient(
     """
     n = x.shape[0]
     x = x.reshape(n, -1)
-    used = np.flatnonzero(x.any(axis=0))
-    powers = odd_powers(x, used)
-    eps_max = h * np.abs(powers[0]).max(axis=1, initial=1.0)
-    scale = (h ** (ODD - 1.0))[:, None, None]
+    used = xp.flatnonzero(x.any(axis=0))
+    powers = odd_powers(x[:, used])
+    eps_max = h * xp.maximum(xp.abs(x).max(axis=1), 1.0)
+    scale = asarray(h ** (ODD - 1.0)).reshape(-1, 1, 1)
     d_out = a.shape[1]
     block = max(1, BLOCK // (n * _full_width(downstream, outs, d_out)))
-    G = np.empty((used.size + 1, d_out))
+    G = xp.empty((used.size + 1, d_out))
     X = None
     for start in range(0, d_out, block):
-        units = np.arange(start, min(d_out, start + block))
+        units = xp.arange(start, min(d_out, start + block))
         coeffs, radius = loss_series(downstream, outs, a, units, labels, eps_max)
         odd = (coeffs[::2] * scale).reshape(-1, units.size)
         G[:-1, start : start + units.size] = powers.reshape(odd.shape[0], used.size).T @ odd
         G[-1, start : start + units.size] = odd.sum(axis=0)
-        rows, cols = np.nonzero(radius <= eps_max[:, None])
+        rows, cols = xp.nonzero(radius <= eps_max[:, None])
         if rows.size:
             if X is None:
-                X = np.concatenate([powers[0], np.ones((n, 1))], axis=1)
-            reach = (h * np.abs(X[rows]) >= radius[rows, cols, None]) & (X[rows] != 0)
-            p, i = np.nonzero(reach)
+                X = xp.concatenate([powers[0], xp.ones((n, 1))], axis=1)
+            reach = (h * xp.abs(X[rows]) >= radius[rows, cols, None]) & (X[rows] != 0)
+            p, i = xp.nonzero(reach)
             _correct(G, X, a, downstream, outs, labels, h, rows[p], i, units[cols[p]],
                      coeffs[:, rows[p], cols[p]])
     G /= n
-    gW = np.zeros((x.shape[1], d_out))
+    gW = xp.zeros((x.shape[1], d_out))
     gW[used] = G[:-1]
     return gW, G[-1]
 
 
-def odd_powers(x: np.ndarray, used: np.ndarray) -> np.ndarray:
-    """x^1, x^3, x^5 of the inputs `used` (N, D_in) -> (3, N, U).
-
-    used: the U inputs that are not zero in every row (the others leave the loss
-    unchanged: their rows of W have gradient exactly 0).
-    """
-    out = np.empty((ODD.size, x.shape[0], used.size))
-    np.take(x, used, axis=1, out=out[0])
-    x2 = out[0] * out[0]
+def odd_powers(x: np.ndarray) -> np.ndarray:
+    """x^1, x^3, x^5 stacked (3, ...), by multiplications with x^2."""
+    out = xp.empty((ODD.size,) + x.shape)
+    out[0] = x
+    x2 = x * x
     for k in range(1, ODD.size):
-        np.multiply(out[k - 1], x2, out=out[k])
+        xp.multiply(out[k - 1], x2, out=out[k])
     return out
 
 
@@ -106,15 +104,28 @@ def _correct(G, X, a, downstream, outs, labels, h, n, i, j, coeffs) -> None:
 
     coeffs: (M, R) the series coefficients of the R triples.
     """
-    scale = h ** (ODD - 1.0)
+    scale = asarray(h ** (ODD - 1.0)).reshape(-1, 1)
     for s in range(0, n.size, ROWS):
         sl = slice(s, s + ROWS)
         nn, ii, jj = n[sl], i[sl], j[sl]
         x = X[nn, ii]
-        series = (coeffs[ODD - 1, sl] * scale[:, None] * x ** ODD[:, None]).sum(axis=0)
+        series = (coeffs[::2, sl] * scale * odd_powers(x)).sum(axis=0)
         direct = (unit_losses(downstream, outs, a, nn, jj, h * x, labels)
                   - unit_losses(downstream, outs, a, nn, jj, -h * x, labels)) / (2 * h)
-        np.add.at(G, (ii, jj), direct - series)
+        add_at(G, ii * G.shape[1] + jj, direct - series)
+
+
+def add_at(G, flat, values) -> None:
+    """G.flat[flat] += values, repeated indices adding up, in a fixed order.
+
+    `np.add.at`, deterministic on every device (CuPy's adds with atomics, in whatever
+    order its threads meet): the values are sorted by index, stably, and each run of
+    one index summed by `reduceat` before the one addition into G.
+    """
+    order = xp.argsort(flat, kind="stable")
+    flat, values = flat[order], values[order]
+    starts = xp.flatnonzero(xp.concatenate([xp.ones(1, dtype=bool), flat[1:] != flat[:-1]]))
+    G.reshape(-1)[flat[starts]] += xp.add.reduceat(values, starts)
 
 
 def unit_losses(downstream: list, outs: list, a, rows, units, eps, labels) -> np.ndarray:
@@ -131,7 +142,7 @@ def unit_losses(downstream: list, outs: list, a, rows, units, eps, labels) -> np
             return row_losses(downstream[k + 1:], v, rows, labels)
         u, base = _row_local(layer, u, (rows, units)), outs[k][rows, units]
     v = (outs[-1] if outs else a)[rows]
-    v[np.arange(rows.size), units] = u
+    v[xp.arange(rows.size), units] = u
     return row_losses([], v, rows, labels)
 
 
@@ -147,7 +158,7 @@ def row_losses(downstream: list, v: np.ndarray, rows: np.ndarray, labels: np.nda
         else:
             v = _row_local(layer, v, rows)
     y = softmax(v)
-    return -np.log(y[np.arange(rows.size), labels[rows]] + DELTA)
+    return -xp.log(y[xp.arange(rows.size), labels[rows]] + DELTA)
 
 
 def _row_local(layer, v: np.ndarray, index) -> np.ndarray:

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from scratchdl.backend import asarray
+from scratchdl.functions import label_indices
 from scratchdl.gradient import H
 from scratchdl.layers import Affine, SoftmaxWithLoss
 from scratchdl.numgrad.affine import affine_gradient
@@ -22,17 +24,15 @@ def loss_and_numerical_gradient(model, x, t) -> tuple[float, dict[str, np.ndarra
     """Training-mode batch loss of `model` and its central differences (h = 1e-4).
 
     model: a `scratchdl.models.Net`; x: (N, ...) inputs; t: labels (N,) or one-hot
-    (N, C). Returns (loss, {name: float64 array shaped like params[name]}).
+    (N, C), on the host or the active device. Returns (loss, {name: float64 array
+    shaped like params[name]}), the arrays on the active device.
     """
-    x = np.asarray(x, dtype=np.float64)
-    t = np.asarray(t)
-    with _float64_params(model), _held_state(model):
+    x = asarray(x, np.float64)
+    t = asarray(t)
+    with held_for_differences(model):
         ins, outs = _forward(model.layers, x)
-        for layer in model.layers:
-            if hasattr(layer, "frozen"):
-                layer.frozen = True
         loss = float(model.last_layer.forward(outs[-1], t)) + model.weight_decay()
-        labels = _labels(t, outs[-1].shape)
+        labels = label_indices(t, x.shape[0])
         grads = {}
         for k, layer in enumerate(model.layers):
             names = {key: name for name, (lay, key) in model.params.bindings.items()
@@ -44,13 +44,6 @@ def loss_and_numerical_gradient(model, x, t) -> tuple[float, dict[str, np.ndarra
             grads[name] = grads[name] + decay_difference(model.params[name],
                                                          model.weight_decay_lambda, H)
     return loss, {name: grads[name] for name in model.params}
-
-
-def _labels(t: np.ndarray, scores_shape: tuple) -> np.ndarray:
-    """Label indices (N,) from labels or one-hot rows, as `cross_entropy_error` reads t."""
-    if t.size == np.prod(scores_shape):
-        return t.reshape(scores_shape).argmax(axis=1)
-    return t.reshape(-1).astype(np.intp)
 
 
 def _layer_gradient(model, k: int, ins: list, outs: list, t, labels) -> dict:
@@ -90,6 +83,18 @@ def _forward(layers: list, x: np.ndarray) -> tuple[list, list]:
         x = layer.forward(x, True)
         outs.append(x)
     return ins, outs
+
+
+@contextmanager
+def held_for_differences(model):
+    """The model as central differences need it, put back afterwards: parameters in
+    float64, Dropout masks held (`frozen`: the next forward draws them, later ones
+    reuse them), BatchNormalization's running statistics restored."""
+    with _float64_params(model), _held_state(model):
+        for layer in model.layers:
+            if hasattr(layer, "frozen"):
+                layer.frozen = True
+        yield
 
 
 @contextmanager

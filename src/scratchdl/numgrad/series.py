@@ -32,7 +32,8 @@ exact recurrences of a quotient and a log, the loss's 1e-7 included (`_loss_of`)
 Relu is piecewise linear: its series is exact unless the perturbation crosses its
 kink. `loss_series` therefore also returns a radius r[n, j]: for |eps| < r no Relu
 downstream can change sides, so the series is valid; rows that reach it are
-evaluated directly by the caller.
+evaluated directly by the caller. Everything is computed with `xp`, on the device
+where the model is.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.polynomial import polynomial as P
 
+from scratchdl.backend import asarray, xp
 from scratchdl.functions import DELTA
 from scratchdl.layers import Affine, Dropout, Relu, Sigmoid
 
@@ -56,6 +58,9 @@ ROW_LOCAL = (Affine, Sigmoid, Relu, Dropout)
 
 FACTORIAL = np.cumprod([1.0] + list(range(1, ORDER + 1)))
 """r! for r = 0..M."""
+
+TINY = np.finfo(np.float64).tiny
+"""The smallest positive normal float64."""
 
 
 def loss_series(
@@ -74,10 +79,10 @@ def loss_series(
     |eps| any parameter of the layer applies to row n.
     """
     n, j = a.shape[0], units.size
-    value, coeffs = a[:, units], np.ones((1, n, j))
+    value, coeffs = a[:, units], xp.ones((1, n, j))
     full = False
-    logits, direction = a, np.eye(a.shape[1])[units]
-    radius = np.full((n, j), np.inf)
+    logits, direction = a, xp.eye(a.shape[1])[units]
+    radius = xp.full((n, j), np.inf)
     for k, (layer, out) in enumerate(zip(downstream, outs, strict=True)):
         kind = type(layer)
         if kind is Affine:
@@ -94,7 +99,7 @@ def loss_series(
         if kind is Sigmoid:
             coeffs = sigmoid_series(coeffs, base)
         elif kind is Relu:
-            radius = np.minimum(radius, kink_radius(value, coeffs, eps_max))
+            radius = xp.minimum(radius, kink_radius(value, coeffs, eps_max))
             coeffs = coeffs * (value > 0)
         elif kind is Dropout:
             mask = layer.mask.reshape(n, -1)
@@ -105,10 +110,10 @@ def loss_series(
     if not full:
         c = direction_loss_series(logits, direction, coeffs, labels)
     elif coeffs.shape[0] == 1:
-        c = direction_loss_series(value[:, 0], coeffs[0], np.ones((1, n, j)), labels)
+        c = direction_loss_series(value[:, 0], coeffs[0], xp.ones((1, n, j)), labels)
     else:
         c = softmax_loss_series(value, coeffs, labels)
-    radius[np.abs(c[-1]) * eps_max[:, None] ** ORDER > TAIL] = 0.0
+    radius[xp.abs(c[-1]) * eps_max[:, None] ** ORDER > TAIL] = 0.0
     return c, radius
 
 
@@ -119,22 +124,22 @@ def matmul_last(coeffs: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 def _times_k(coeffs: np.ndarray) -> np.ndarray:
     """k A_k for the stacked A_1..A_d (the derivative's coefficients, times eps)."""
-    k = np.arange(1, coeffs.shape[0] + 1, dtype=np.float64)
+    k = xp.arange(1, coeffs.shape[0] + 1, dtype=np.float64)
     return coeffs * k.reshape((-1,) + (1,) * (coeffs.ndim - 1))
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """sum_k a[k] b[k] over the first axis: the terms of a series product, all at once."""
-    return np.einsum("k...,k...->...", a, b)
+    return xp.einsum("k...,k...->...", a, b)
 
 
 def powers(x: np.ndarray) -> np.ndarray:
     """x^0, x^1, ..., x^M stacked (M + 1, ...), by repeated multiplication."""
-    out = np.empty((ORDER + 1,) + x.shape)
+    out = xp.empty((ORDER + 1,) + x.shape)
     out[0] = 1.0
     out[1] = x
     for r in range(2, ORDER + 1):
-        np.multiply(out[r - 1], x, out=out[r])
+        xp.multiply(out[r - 1], x, out=out[r])
     return out
 
 
@@ -159,7 +164,7 @@ def sigmoid_series(coeffs: np.ndarray, y0: np.ndarray) -> np.ndarray:
     The Taylor coefficients of sigmoid at A_0 are y0 (1 - y0) Q_m(y0) / m! (`SIGMOID`),
     for every power at once; then A(eps) - A_0 is substituted (`compose`).
     """
-    y = np.tensordot(SIGMOID, powers(y0)[:ORDER], axes=1)
+    y = xp.tensordot(asarray(SIGMOID), powers(y0)[:ORDER], axes=1)
     y *= y0 * (1.0 - y0)
     return compose(y, coeffs)
 
@@ -177,7 +182,7 @@ def compose(phi: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     shape = np.broadcast_shapes(phi.shape[1:], sigma.shape[1:])
     h = phi[-1:]
     for r in range(ORDER - 1, -1, -1):
-        out = np.empty((ORDER - r + 1,) + shape)
+        out = xp.empty((ORDER - r + 1,) + shape)
         out[0] = phi[r - 1] if r else 0.0
         for p in range(1, ORDER - r + 1):
             k = min(p, d)
@@ -193,17 +198,17 @@ def kink_radius(value: np.ndarray, coeffs: np.ndarray, eps_max: np.ndarray) -> n
     |A(eps) - A_0| <= |eps| K with K = sum_m |A_m| eps_max^(m-1), so no input crosses
     while |eps| < |A_0| / K; the factor 2 keeps a wide margin. Inputs that do not
     move (K = 0) never cross. Over the D inputs of a 'full' jet, the smallest radius
-    is 0.5 / max(K / |A_0|) (infinite where nothing moves).
+    is 0.5 / max(K / |A_0|); an input at 0 counts as the smallest positive float.
     """
-    K = np.abs(coeffs[0])
+    K = xp.abs(coeffs[0])
     if coeffs.shape[0] > 1:
         e = eps_max.reshape((-1,) + (1,) * (coeffs.ndim - 2))
-        K += (np.abs(coeffs[1:]) * powers(e)[1 : coeffs.shape[0]]).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inverse = np.divide(K, np.abs(value), out=K)
+        K += (xp.abs(coeffs[1:]) * powers(e)[1 : coeffs.shape[0]]).sum(axis=0)
+    with np.errstate(divide="ignore", over="ignore"):
+        inverse = xp.divide(K, xp.maximum(xp.abs(value), TINY), out=K)
         if coeffs.ndim == 4:
-            inverse = np.fmax.reduce(inverse, axis=-1)
-        return 0.5 / np.nan_to_num(inverse, nan=0.0)
+            inverse = inverse.max(axis=-1)
+        return 0.5 / inverse
 
 
 def softmax_loss_series(value: np.ndarray, coeffs: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -214,12 +219,12 @@ def softmax_loss_series(value: np.ndarray, coeffs: np.ndarray, labels: np.ndarra
     Y = E_t, for `_loss_of`.
     """
     kU = _times_k(coeffs)
-    E = np.empty((ORDER + 1,) + coeffs.shape[1:])
-    E[0] = np.exp(value - value.max(axis=-1, keepdims=True))
+    E = xp.empty((ORDER + 1,) + coeffs.shape[1:])
+    E[0] = xp.exp(value - value.max(axis=-1, keepdims=True))
     for m in range(1, ORDER + 1):
         k = min(m, kU.shape[0])
         E[m] = _dot(kU[:k], E[m - 1::-1][:k]) / m
-    Y = np.take_along_axis(E, labels.reshape(1, -1, 1, 1), axis=-1)[..., 0]
+    Y = xp.take_along_axis(E, labels.reshape(1, -1, 1, 1), axis=-1)[..., 0]
     return _loss_of(E.sum(axis=-1), Y)
 
 
@@ -237,15 +242,15 @@ def direction_loss_series(
     and the label's term Y(s) = E_t exp(s w_t) has E_t w_t^r / r!. Then s = sigma(eps)
     is substituted (`compose`).
     """
-    rows = np.arange(logits.shape[0])
-    E = np.exp(logits - logits.max(axis=1, keepdims=True))
-    factorial = FACTORIAL.reshape(-1, 1, 1)
+    rows = xp.arange(logits.shape[0])
+    E = xp.exp(logits - logits.max(axis=1, keepdims=True))
+    factorial = asarray(FACTORIAL).reshape(-1, 1, 1)
     if w.ndim == 2:
         Z = E @ (powers(w) / factorial).transpose(0, 2, 1)
         w_t = w.T[labels]
     else:
-        Z = np.einsum("nc,rnjc->rnj", E, powers(w)) / factorial
-        w_t = np.take_along_axis(w, labels.reshape(-1, 1, 1), axis=-1)[..., 0]
+        Z = xp.einsum("nc,rnjc->rnj", E, powers(w)) / factorial
+        w_t = xp.take_along_axis(w, labels.reshape(-1, 1, 1), axis=-1)[..., 0]
     Y = powers(w_t) * (E[rows, labels][:, None] / factorial)
     return compose(_loss_of(Z, Y), sigma)
 
@@ -270,8 +275,8 @@ def _log(Q: np.ndarray) -> np.ndarray:
     """Coefficients 1..M (M, ...) of log Q, from Q L' = Q': with q = Q / Q_0,
     L_m = q_m - (1/m) sum_{k=1..m-1} k L_k q_(m-k)."""
     q = Q[1:] / Q[0]
-    L = np.empty_like(q)
-    kL = np.empty_like(q)
+    L = xp.empty_like(q)
+    kL = xp.empty_like(q)
     L[0] = kL[0] = q[0]
     for m in range(2, ORDER + 1):
         L[m - 1] = q[m - 1] - _dot(kL[: m - 1], q[m - 2::-1]) / m

@@ -1,0 +1,58 @@
+"""Helpers for the tests of `scratchdl serve`: optional modules, PNG bytes, the server."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+BOOK_ACCURACY = 0.9890
+"""The test accuracy of the book's ch07 SimpleConvNet weights."""
+
+
+def need(module: str):
+    """Import `module` (from the web extra or Playwright); fail in CI, skip elsewhere."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        message = f"{module} is not installed: pip install -e \".[dev,web]\""
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (.ci/run installs it)")
+        pytest.skip(message)
+
+
+def png(a: np.ndarray) -> bytes:
+    """A uint8 image as PNG bytes."""
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def start_server(model: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """`scratchdl serve MODEL --port 0 ARGS` in a child process, and the address it prints."""
+    need("starlette")
+    need("uvicorn")
+    proc = subprocess.Popen([sys.executable, "-m", "scratchdl", "serve", str(model), "--port", "0",
+                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    found = re.search(r"http://\S+/", line)
+    if not found:
+        proc.kill()
+        raise AssertionError(f"serve printed {line!r}; stderr: {proc.stderr.read()}")
+    return proc, found.group(0)
+
+
+def stop_server(proc: subprocess.Popen) -> tuple[int, str, str]:
+    """Ctrl-C the server; (exit status, rest of stdout, stderr)."""
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
