@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchdl.backend import asarray
+from scratchdl.functions import DELTA
 from scratchdl.gradient import H
 from scratchdl.layers import Affine, Layer, Relu, Sigmoid
 from scratchdl.models import MultiLayerNet, MultiLayerNetExtend, Net, SimpleConvNet, TwoLayerNet
@@ -290,3 +291,111 @@ def test_the_books_loop_on_a_float32_model_runs_in_float64_and_leaves_it_as_it_w
     assert max_diff(book, model.numerical_gradient(x, t)) < TOL
     for name, p in model.params.items():
         assert p.dtype == np.float32 and np.array_equal(p, before[name])
+
+
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    """The book's sigmoid, on the host."""
+    return 1 / (1 + np.exp(-a))
+
+
+def row_losses(U: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """-log(softmax(U)[t] + DELTA) for each row of U (..., C), as the book's loss has it."""
+    E = np.exp(U - U.max(axis=-1, keepdims=True))
+    y = E / E.sum(axis=-1, keepdims=True)
+    return -np.log(np.take_along_axis(y, labels, axis=-1)[..., 0] + DELTA)
+
+
+def taylor(c: np.ndarray, eps: float) -> np.ndarray:
+    """sum_m c[m-1] eps^m for stacked coefficients c (M, ...)."""
+    return sum(c[m - 1] * eps**m for m in range(1, c.shape[0] + 1))
+
+
+def test_sigmoid_series_is_its_taylor_series():
+    """The textbook derivatives for m <= 3; all five terms follow sigmoid to O(eps^6)."""
+    rng = np.random.default_rng(16)
+    a = rng.normal(0, 3, (4, 5))
+    y = sigmoid(a)
+    c = host(series.sigmoid_series(asarray(np.ones((1, 4, 5))), asarray(y)))
+    g = y * (1 - y)
+    np.testing.assert_allclose(c[0], g, rtol=1e-12)
+    np.testing.assert_allclose(c[1], g * (1 - 2 * y) / 2, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(c[2], g * (1 - 6 * y + 6 * y**2) / 6, rtol=1e-12, atol=1e-15)
+    errors = [np.abs(taylor(c, eps) - (sigmoid(a + eps) - y)).max() for eps in (0.02, 0.01)]
+    assert errors[0] < 1e-11 and 30 < errors[0] / errors[1] < 100
+    # Through a nonlinear inner series A(eps) = a + 0.7 eps + 0.3 eps^2 - 0.2 eps^3.
+    inner = np.array([0.7, 0.3, -0.2])[:, None, None] * np.ones((3, 4, 5))
+    c = host(series.sigmoid_series(asarray(inner), asarray(y)))
+    for eps in (0.02, -0.02):
+        exact = sigmoid(a + taylor(inner, eps)) - y
+        assert np.abs(taylor(c, eps) - exact).max() < 1e-11
+
+
+def direction_case(rng, n=6, j=4, classes=5):
+    """Logits, directions, a degree-5 series of how far, labels; row 0's label has p ~ 1e-9."""
+    U = rng.normal(0, 2, (n, classes))
+    labels = rng.integers(0, classes, n)
+    U[0, labels[0]] -= 25
+    w = rng.normal(0, 0.7, (j, classes))
+    sigma = rng.normal(0, 1, (series.ORDER, n, j))
+    return U, w, sigma, labels
+
+
+def test_loss_along_a_direction_is_its_taylor_series():
+    """The moments route follows the loss evaluated directly, to O(eps^6), DELTA included."""
+    U, w, sigma, labels = direction_case(np.random.default_rng(17))
+    c = host(series.direction_loss_series(*map(asarray, (U, w, sigma, labels))))
+    t = np.broadcast_to(labels[:, None, None], (6, 4, 1))
+    base = row_losses(U, labels[:, None])[:, None]
+    errors = []
+    for eps in (0.02, 0.01):
+        moved = U[:, None, :] + taylor(sigma, eps)[..., None] * w
+        errors.append(np.abs(taylor(c, eps) - (row_losses(moved, t) - base)).max())
+    assert errors[0] < 1e-9 and 50 < errors[0] / errors[1] < 80
+
+
+def test_direction_and_full_layouts_agree():
+    """The moments route and the per-class route (exp of every logit) give one series."""
+    U, w, sigma, labels = direction_case(np.random.default_rng(18))
+    by_moments = host(series.direction_loss_series(*map(asarray, (U, w, sigma, labels))))
+    by_classes = host(series.softmax_loss_series(
+        *map(asarray, (U[:, None, :], sigma[..., None] * w, labels))))
+    scale = np.abs(by_classes).max(axis=(1, 2), keepdims=True)
+    assert (np.abs(by_moments - by_classes) / scale).max() < 1e-11
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_units_in_many_blocks(monkeypatch, activation):
+    """Units differenced in blocks of one give the naive numbers too."""
+    rng = np.random.default_rng(19)
+    model = MultiLayerNet(30, [7, 5], 6, activation=activation, weight_init_std=0.5, rng=19)
+    x, t = sparse_inputs(rng, 5, 30), rng.integers(0, 6, 5)
+    whole = numerical_gradient(model, x, t)
+    monkeypatch.setattr("scratchdl.numgrad.affine.BLOCK", 1)
+    blocked = numerical_gradient(model, x, t)
+    assert max_diff(blocked, whole) <= 1e-15
+    assert max_diff(blocked, naive(model, x, t)) <= TOL
+
+
+def test_inputs_zero_in_every_row_have_exactly_zero_gradient():
+    rng = np.random.default_rng(20)
+    model = TwoLayerNet(30, 8, 6, weight_init_std=0.5, rng=20)
+    x, t = sparse_inputs(rng, 7, 30, 0.8), rng.integers(0, 6, 7)
+    x[:, [0, 3, 29]] = 0.0
+    fast, reference = numerical_gradient(model, x, t), naive(model, x, t)
+    W1, W1_naive = host(fast["W1"]), host(reference["W1"])
+    assert np.all(W1[[0, 3, 29]] == 0) and np.all(W1_naive[[0, 3, 29]] == 0)
+    assert np.all(W1[[1, 2]] != 0)
+    assert max_diff(fast, reference) <= TOL
+
+
+@pytest.mark.parametrize("Last", [Sigmoid, Relu])
+def test_activation_after_the_last_affine(Last):
+    """Logits that pass through one more row-local layer before SoftmaxWithLoss."""
+    rng = np.random.default_rng(21)
+    model = Net()
+    model.add(Affine(rng.standard_normal((12, 6)) * 0.5, rng.standard_normal(6)), W="W1", b="b1")
+    model.add(Sigmoid())
+    model.add(Affine(rng.standard_normal((6, 4)), rng.standard_normal(4)), W="W2", b="b2")
+    model.add(Last())
+    x, t = sparse_inputs(rng, 5, 12), rng.integers(0, 4, 5)
+    assert max_diff(numerical_gradient(model, x, t), naive(model, x, t)) <= TOL

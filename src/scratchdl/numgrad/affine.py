@@ -1,18 +1,19 @@
 """The fast path: central differences for all of an Affine layer's W and b at once.
 
-With x the layer's input (N, D_in) plus a column of ones for the bias, perturbing
-W[i, j] by +-h changes row n's loss by F_nj(+-h x[n, i]) (see `series`), so
+With x the layer's input (N, D_in), perturbing W[i, j] by +-h changes row n's loss
+by F_nj(+-h x[n, i]) (see `series`), so
 
     (L+ - L-) / 2h = (1/N) sum_n (F_nj(h x_ni) - F_nj(-h x_ni)) / 2h
                    = (1/N) sum_n sum_{m odd} c_m[n, j] h^(m-1) x_ni^m,
 
 because the even powers cancel exactly between +h and -h. For every (i, j) at once
-that is one matrix product, [x, x**3, x**5].T @ [c_1, h^2 c_3, h^4 c_5], with the odd
-powers stacked along the batch axis: (D_in + 1, 3N) @ (3N, D_out).
-Rows with x[n, i] = 0 drop out by themselves, as they do in the loss. Triples
-(n, i, j) whose perturbation could reach a Relu kink (or whose series has not
-converged) are evaluated directly instead: rows n of the cached pre-activation with
-unit j moved by +-h x[n, i], pushed through the downstream layers.
+that is one matrix product, [x, x^3, x^5].T @ [c_1, h^2 c_3, h^4 c_5], with the odd
+powers stacked along the batch axis: (D_in, 3N) @ (3N, D_out); the bias, x = 1,
+is the column sum of the right factor. Rows with x[n, i] = 0 drop out by
+themselves, as they do in the loss, and inputs that are 0 in every row are left out
+of the product (their gradient is exactly 0). Triples (n, i, j) whose perturbation
+could reach a Relu kink (or whose series has not converged) are evaluated directly
+instead: unit j of row n moved by +-h x[n, i], pushed through the downstream layers.
 Everything is computed with `xp`, on the device where the model is.
 """
 
@@ -20,16 +21,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.backend import xp
+from scratchdl.backend import asarray, xp
 from scratchdl.functions import DELTA, sigmoid, softmax
 from scratchdl.layers import Affine, Dropout, Relu, Sigmoid
 from scratchdl.numgrad.series import ORDER, loss_series
 
-BLOCK = 4_000_000
-"""Most float64 numbers in one jet coefficient; units j are processed in blocks."""
+BLOCK = 250_000
+"""Most float64 numbers in one jet coefficient (N x J x widest layer after the next
+Affine): units j are processed in blocks that keep the jets in cache."""
 
 ROWS = 20_000
 """Most rows evaluated directly in one go."""
+
+
+ODD = np.arange(1, ORDER + 1, 2)
+"""The powers of eps that survive in F(eps) - F(-eps): 1, 3, 5."""
 
 
 def affine_gradient(
@@ -46,40 +52,66 @@ def affine_gradient(
     outs: the layers after it and their cached outputs; labels: (N,).
     """
     n = x.shape[0]
-    X = xp.concatenate([x.reshape(n, -1), xp.ones((n, 1))], axis=1)
-    odd = range(1, ORDER + 1, 2)
-    powers = xp.concatenate([X**m for m in odd])
-    eps_max = h * xp.abs(X).max(axis=1)
+    x = x.reshape(n, -1)
+    used = xp.flatnonzero(x.any(axis=0))
+    powers = odd_powers(x[:, used])
+    eps_max = h * xp.maximum(xp.abs(x).max(axis=1), 1.0)
+    scale = asarray(h ** (ODD - 1.0)).reshape(-1, 1, 1)
     d_out = a.shape[1]
-    widest = max([d_out] + [o.shape[1] for o in outs])
-    block = max(1, BLOCK // (n * widest))
-    G = xp.zeros((X.shape[1], d_out))
+    block = max(1, BLOCK // (n * _full_width(downstream, outs, d_out)))
+    G = xp.empty((used.size + 1, d_out))
+    X = None
     for start in range(0, d_out, block):
         units = xp.arange(start, min(d_out, start + block))
         coeffs, radius = loss_series(downstream, outs, a, units, labels, eps_max)
-        G[:, units] = powers.T @ xp.concatenate([h ** (m - 1) * coeffs[m - 1] for m in odd])
+        odd = (coeffs[::2] * scale).reshape(-1, units.size)
+        G[:-1, start : start + units.size] = powers.reshape(odd.shape[0], used.size).T @ odd
+        G[-1, start : start + units.size] = odd.sum(axis=0)
         rows, cols = xp.nonzero(radius <= eps_max[:, None])
         if rows.size:
+            if X is None:
+                X = xp.concatenate([powers[0], xp.ones((n, 1))], axis=1)
             reach = (h * xp.abs(X[rows]) >= radius[rows, cols, None]) & (X[rows] != 0)
             p, i = xp.nonzero(reach)
-            _correct(G, X, a, downstream, labels, h, rows[p], i, units[cols[p]],
-                     [c[rows[p], cols[p]] for c in coeffs])
+            _correct(G, X, a, downstream, outs, labels, h, rows[p], i, units[cols[p]],
+                     coeffs[:, rows[p], cols[p]])
     G /= n
-    return G[:-1], G[-1]
+    gW = xp.zeros((x.shape[1], d_out))
+    gW[used] = G[:-1]
+    return gW, G[-1]
 
 
-def _correct(G, X, a, downstream, labels, h, n, i, j, coeffs) -> None:
-    """Replace the series terms of triples (n, i, j) in G by direct differences."""
+def odd_powers(x: np.ndarray) -> np.ndarray:
+    """x^1, x^3, x^5 stacked (3, ...), by multiplications with x^2."""
+    out = xp.empty((ODD.size,) + x.shape)
+    out[0] = x
+    x2 = x * x
+    for k in range(1, ODD.size):
+        xp.multiply(out[k - 1], x2, out=out[k])
+    return out
+
+
+def _full_width(downstream: list, outs: list, d_out: int) -> int:
+    """Widest layer seen in the 'full' layout (from the next Affine on; d_out if none)."""
+    kinds = [type(layer) for layer in downstream]
+    if Affine not in kinds:
+        return d_out
+    return max(o.shape[1] for o in outs[kinds.index(Affine):])
+
+
+def _correct(G, X, a, downstream, outs, labels, h, n, i, j, coeffs) -> None:
+    """Replace the series terms of triples (n, i, j) in G by direct differences.
+
+    coeffs: (M, R) the series coefficients of the R triples.
+    """
+    scale = asarray(h ** (ODD - 1.0)).reshape(-1, 1)
     for s in range(0, n.size, ROWS):
         sl = slice(s, s + ROWS)
         nn, ii, jj = n[sl], i[sl], j[sl]
         x = X[nn, ii]
-        series = sum(coeffs[m - 1][sl] * h ** (m - 1) * x**m for m in range(1, ORDER + 1, 2))
-        plus, minus = a[nn], a[nn]
-        plus[xp.arange(nn.size), jj] += h * x
-        minus[xp.arange(nn.size), jj] -= h * x
-        direct = (row_losses(downstream, plus, nn, labels)
-                  - row_losses(downstream, minus, nn, labels)) / (2 * h)
+        series = (coeffs[::2, sl] * scale * odd_powers(x)).sum(axis=0)
+        direct = (unit_losses(downstream, outs, a, nn, jj, h * x, labels)
+                  - unit_losses(downstream, outs, a, nn, jj, -h * x, labels)) / (2 * h)
         add_at(G, ii * G.shape[1] + jj, direct - series)
 
 
@@ -96,6 +128,24 @@ def add_at(G, flat, values) -> None:
     G.reshape(-1)[flat[starts]] += xp.add.reduceat(values, starts)
 
 
+def unit_losses(downstream: list, outs: list, a, rows, units, eps, labels) -> np.ndarray:
+    """Losses (R,) of rows `rows` with unit `units` of a moved by eps, each (R,).
+
+    Up to the next Affine only that unit changes, so it alone is carried; the
+    Affine's output is then its cached row plus the unit's change times its row of W.
+    """
+    base = a[rows, units]
+    u = base + eps
+    for k, layer in enumerate(downstream):
+        if type(layer) is Affine:
+            v = outs[k][rows] + (u - base)[:, None] * layer.params["W"][units]
+            return row_losses(downstream[k + 1:], v, rows, labels)
+        u, base = _row_local(layer, u, (rows, units)), outs[k][rows, units]
+    v = (outs[-1] if outs else a)[rows]
+    v[xp.arange(rows.size), units] = u
+    return row_losses([], v, rows, labels)
+
+
 def row_losses(downstream: list, v: np.ndarray, rows: np.ndarray, labels: np.ndarray):
     """Loss -log(softmax(.)[t] + DELTA) of rows (R, D) pushed through `downstream`.
 
@@ -103,16 +153,21 @@ def row_losses(downstream: list, v: np.ndarray, rows: np.ndarray, labels: np.nda
     layers' own `forward` is not called, so their caches stay as they were.
     """
     for layer in downstream:
-        kind = type(layer)
-        if kind is Affine:
+        if type(layer) is Affine:
             v = v @ layer.params["W"] + layer.params["b"]
-        elif kind is Sigmoid:
-            v = sigmoid(v)
-        elif kind is Relu:
-            v = v * ~(v <= 0)
-        elif kind is Dropout:
-            v = v * layer.mask.reshape(layer.mask.shape[0], -1)[rows]
         else:
-            raise TypeError(f"no row-wise evaluation of {kind.__name__}")
+            v = _row_local(layer, v, rows)
     y = softmax(v)
     return -xp.log(y[xp.arange(rows.size), labels[rows]] + DELTA)
+
+
+def _row_local(layer, v: np.ndarray, index) -> np.ndarray:
+    """Sigmoid, Relu or (held) Dropout on v; index picks v's entries of the dropout mask."""
+    kind = type(layer)
+    if kind is Sigmoid:
+        return sigmoid(v)
+    if kind is Relu:
+        return v * ~(v <= 0)
+    if kind is Dropout:
+        return v * layer.mask.reshape(layer.mask.shape[0], -1)[index]
+    raise TypeError(f"no row-wise evaluation of {kind.__name__}")
