@@ -111,6 +111,14 @@ def test_the_stand_in_refuses_implicit_moves_and_mixing():
     assert float(old) == 2.0
 
 
+def test_xp_forgets_the_names_it_kept_when_the_module_changes():
+    assert xp.exp is np.exp  # kept after the first look-up
+    backend.use_module(strict_xp)
+    assert xp.exp is strict_xp.exp and xp.asarray is strict_xp.asarray
+    backend.use_cpu()
+    assert xp.exp is np.exp and xp.asarray is np.asarray and not backend.on_gpu()
+
+
 @pytest.mark.xp
 def test_device_random_numbers_follow_the_seed_and_look_uniform(xp_module):
     u = host(backend.random(np.random.default_rng(5), (200, 500)))

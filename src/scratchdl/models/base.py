@@ -6,6 +6,8 @@ model of the book, so one training loop and one gradient check serve them all.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 
 from scratchdl.backend import asarray, on_gpu, xp
@@ -15,6 +17,9 @@ from scratchdl.layers import Layer, SoftmaxWithLoss
 from scratchdl.numgrad import loss_and_numerical_gradient
 from scratchdl.numgrad.engine import held_for_differences
 from scratchdl.threads import blas_threads
+
+NO_CHANGE = nullcontext()
+"""The BLAS threads left as they are (a network without batch-splitting layers)."""
 
 
 class ParamDict(dict):
@@ -141,7 +146,7 @@ class Net:
         (an Affine's product) spin on, and make a step 1.6x slower (DeepConvNet).
         The network holds this itself, so every way of calling it is as fast.
         """
-        return blas_threads(1 if self.splits_batch else None)
+        return blas_threads(1) if self.splits_batch else NO_CHANGE
 
     def weight_decay(self) -> float:
         """0.5 * lambda * sum of squared weights (0 without weight decay)."""
