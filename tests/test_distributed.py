@@ -63,8 +63,7 @@ def script(mpiexec: str, ranks: int, out: Path, *args) -> dict[str, np.ndarray]:
     program = [sys.executable, str(HERE / "mpi_train.py"), str(out), *map(str, args)]
     result = run(program if ranks == 0 else [mpiexec, "-n", str(ranks), *program])
     assert result.returncode == 0, result.stderr
-    with np.load(out) as npz:
-        return {k: npz[k] for k in npz.files}
+    return arrays_of(out)
 
 
 def assert_close(a: dict, b: dict, atol: float = 1e-9) -> None:

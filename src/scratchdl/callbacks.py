@@ -60,15 +60,16 @@ class BackgroundEvaluation(Callback):
     """Evaluate a copy of the network on a second thread while the steps go on.
 
     For networks whose steps use one core. Results are recorded in order, each as
-    soon as it is ready; the numbers are those of evaluating in place. On a GPU the
-    evaluations stay in place.
+    soon as it is ready; the numbers are those of evaluating in place. On a GPU, and
+    with several processes (MPI is called from the main thread only), the evaluations
+    stay in place.
     """
 
     def __init__(self) -> None:
         self.pending = None
 
     def on_train_begin(self, trainer: Trainer) -> None:
-        if not on_gpu():
+        if not on_gpu() and trainer.comm.size == 1:
             trainer.evaluator = lambda i: self.start(trainer, i)
 
     def start(self, trainer: Trainer, i: int) -> None:

@@ -33,6 +33,7 @@ import numpy as np
 
 from scratchdl.backend import asarray, to_numpy
 from scratchdl.errors import ScratchdlError, UsageError, one_line
+from scratchdl.io import model_arrays
 from scratchdl.layers import Dropout
 from scratchdl.progress import Callback
 from scratchdl.threads import controller, workers
@@ -315,22 +316,19 @@ class DataParallel(Callback):
 
     def average_buffers(self, trainer: Trainer) -> None:
         """Batch norm's running statistics, averaged over the ranks by their rows."""
-        net, comm = trainer.network, trainer.comm
+        net = trainer.network
         buffers = net.buffers()
         if not buffers:
             return
-        names = sorted(buffers)
         rows = len(range(trainer.batch_size)[trainer.share(trainer.batch_size)])
-        flat = np.concatenate([to_numpy(buffers[k]).ravel() for k in names])
-        flat = comm.sum(flat * (rows / trainer.batch_size))
-        bounds = np.cumsum([0] + [buffers[k].size for k in names])
-        for k, a, b in zip(names, bounds[:-1], bounds[1:], strict=True):
-            net.set_buffer(k, flat[a:b].reshape(buffers[k].shape).astype(buffers[k].dtype))
+        averaged, _ = trainer.combine(buffers, 0.0, rows / trainer.batch_size)
+        for name, value in averaged.items():
+            net.set_buffer(name, value)
 
     def compare(self, trainer: Trainer) -> None:
         """Stop the run if some rank's parameters differ from rank 0's."""
         comm, net = trainer.comm, trainer.network
-        sums = comm.allgather(checksum({**net.params, **net.buffers()}))
+        sums = comm.allgather(checksum(model_arrays(net)))
         differ = [r for r, s in enumerate(sums) if s != sums[0]]
         if differ:
             kept = ""

@@ -241,7 +241,7 @@ def resume_recipe(args: argparse.Namespace) -> dict:
     return recipe
 
 
-def callbacks_for(recipe: dict, checkpoint_dir: str | None, quiet: bool, comm=None) -> list:
+def callbacks_for(recipe: dict, checkpoint_dir: str | None, quiet: bool, comm) -> list:
     """What `scratchdl train` runs around the book's loop, in the order they must run.
 
     comm: the run's communicator; several processes train data-parallel
@@ -249,19 +249,18 @@ def callbacks_for(recipe: dict, checkpoint_dir: str | None, quiet: bool, comm=No
     """
     from scratchdl import callbacks as cb
 
-    size, rank = (comm.size, comm.rank) if comm is not None else (1, 0)
     chosen = [cb.DivergenceGuard()]  # before Checkpoint: a blown-up state is never saved
-    if size > 1:
+    if comm.size > 1:
         chosen.append(DataParallel(recipe["seed"]))
     if recipe.get("lr_step"):
         chosen.append(cb.StepDecay(recipe["lr_step"], recipe.get("lr_gamma") or 0.5))
     chosen.append(cb.BlasThreads(1))  # conv nets hold BLAS to one thread themselves too
-    if flat_input(recipe) and size == 1:  # one core steps a fully connected net; one evaluates
+    if flat_input(recipe):  # one core steps a fully connected net; one evaluates
         chosen.append(cb.BackgroundEvaluation())
     if checkpoint_dir:
         chosen.append(cb.Checkpoint(checkpoint_dir, recipe))
     chosen.append(cb.Interrupt(checkpoint_dir or "scratchdl-checkpoint", recipe))
-    if not quiet and rank == 0:
+    if not quiet and comm.rank == 0:
         chosen.append(cb.Progress())
     return chosen
 
