@@ -13,7 +13,7 @@ from scratchdl.backend import to_numpy
 from scratchdl.commands.common import flat_input
 from scratchdl.functions import softmax
 from scratchdl.image import load_digit
-from scratchdl.io import load_model
+from scratchdl.io import load_model, trained_on
 from scratchdl.models import Net
 
 DIGITS = [str(k) for k in range(10)]
@@ -48,7 +48,7 @@ class Classifier:
 
     def __init__(self, model: Net, header: dict) -> None:
         self.model, self.header = model, header
-        self.dataset = header.get("hyperparameters", {}).get("dataset", "mnist")
+        self.dataset = trained_on(header)
         self.names = FASHION_CLASSES if self.dataset == "fashion-mnist" else DIGITS
         self._forward = threading.Lock()
 

@@ -15,11 +15,22 @@ MAX_PIXELS = 50_000_000
 """Refuse images larger than this before decoding them (decompression bombs)."""
 
 
+def border(gray: np.ndarray) -> np.ndarray:
+    """The pixels of an image's four edges (H, W) -> (2H + 2W,)."""
+    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+
+
 def light_background(gray: np.ndarray) -> bool:
     """Whether a grayscale image (H, W) in [0, 255] is dark ink on light paper,
     judged by the median of its border pixels."""
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return bool(np.median(border) > 127)
+    return bool(np.median(border(gray)) > 127)
+
+
+def fit_within(a: np.ndarray, side: float) -> np.ndarray:
+    """A float32 image (H, W) resized (Lanczos) so that its longer side is `side`."""
+    scale = side / max(a.shape)
+    h, w = max(1, round(a.shape[0] * scale)), max(1, round(a.shape[1] * scale))
+    return np.asarray(Image.fromarray(a).resize((w, h), Image.Resampling.LANCZOS))
 
 
 def to_mnist(gray: np.ndarray) -> np.ndarray:
@@ -32,15 +43,13 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     a = gray.astype(np.float32)
     if light_background(a):
         a = 255.0 - a
-    a -= np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]))
+    a -= np.median(border(a))
     np.clip(a, 0, 255, out=a)
     ink = a > 0.2 * a.max() if a.max() > 0 else np.ones_like(a, dtype=bool)
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     a = a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    scale = 20.0 / max(a.shape)
-    h, w = max(1, round(a.shape[0] * scale)), max(1, round(a.shape[1] * scale))
-    digit = np.asarray(Image.fromarray(a).resize((w, h), Image.Resampling.LANCZOS))
-    digit = np.clip(digit, 0, 255)
+    digit = np.clip(fit_within(a, 20.0), 0, 255)
+    h, w = digit.shape
     total = digit.sum()
     if total > 0:
         cy = (digit.sum(axis=1) * np.arange(h)).sum() / total

@@ -175,6 +175,11 @@ def assign_arrays(model: Net, arrays: dict[str, np.ndarray], path: str | Path) -
             model.params[name] = value
 
 
+def trained_on(header: dict) -> str:
+    """The data set a model file's network was trained on (files that do not say: mnist)."""
+    return header.get("hyperparameters", {}).get("dataset", "mnist")
+
+
 def load_model(path: str | Path, **kwargs) -> tuple[Net, dict]:
     """Load a model saved by `save_model`: returns (model, header)."""
     header, arrays = read_npz(path)

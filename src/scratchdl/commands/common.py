@@ -8,6 +8,7 @@ from pathlib import Path
 
 from scratchdl.backend import DEVICES
 from scratchdl.errors import ScratchdlError
+from scratchdl.io import trained_on
 from scratchdl.models import Net
 
 
@@ -79,6 +80,17 @@ def check_output_path(path: str) -> None:
 def flat_input(config: dict) -> bool:
     """Fully connected models take (N, 784) images; convolutional ones take (N, 1, 28, 28)."""
     return config["model"] in ("two-layer", "multi-layer")
+
+
+def load_test_set(args: argparse.Namespace, model: Net, header: dict):
+    """(data set, x_test, t_test) a model is judged on: the set it was trained on
+    unless --dataset says otherwise; images shaped for the model."""
+    from scratchdl.data import load_mnist
+
+    dataset = args.dataset or trained_on(header)
+    _, (x_test, t_test) = load_mnist(flatten=flat_input(model.config), dataset=dataset,
+                                     data_dir=args.data_dir)
+    return dataset, x_test, t_test
 
 
 def describe(model: Net) -> str:

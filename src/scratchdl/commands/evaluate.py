@@ -13,7 +13,7 @@ import argparse
 
 import numpy as np
 
-from scratchdl.commands.common import add_data_args, add_device_arg, flat_input
+from scratchdl.commands.common import add_data_args, add_device_arg, load_test_set
 from scratchdl.io import load_model
 
 
@@ -39,14 +39,10 @@ def round_params_to_float16(model) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scratchdl.data import load_mnist
-
     half = args.dtype == "float16"
     dtype = "float64" if half else args.dtype
     model, header = load_model(args.model, **({"dtype": dtype} if dtype else {}))
-    dataset = args.dataset or header.get("hyperparameters", {}).get("dataset", "mnist")
-    _, (x_test, t_test) = load_mnist(flatten=flat_input(model.config), dataset=dataset,
-                                     data_dir=args.data_dir)
+    dataset, x_test, t_test = load_test_set(args, model, header)
     acc = model.accuracy(x_test, t_test)
     print(f"test acc {acc:.4f} ({x_test.shape[0]} {dataset} test images"
           f"{', ' + dtype if dtype else ''})", flush=True)

@@ -13,13 +13,13 @@ ch07/params.pkl (--model simple-conv), ch08/deep_convnet_params.pkl
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from scratchdl.commands.common import check_output_path, describe
 from scratchdl.commands.train import hidden_sizes
+from scratchdl.data.book_weights import sha256_of
 from scratchdl.errors import ModelFileError, UsageError
 from scratchdl.io import assign_book_params, read_book_pickle, save_model
 from scratchdl.models import MODELS, Net, build_model
@@ -90,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
     config = book_config(args.model, params, hidden, args.activation, path)
     model: Net = build_model(config, dtype=np.dtype(args.dtype))
     assign_book_params(model, params, path)
-    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
-    save_model(model, out, imported_from={"file": path.name, "sha256": sha256},
+    save_model(model, out, imported_from={"file": path.name, "sha256": sha256_of(path)},
                hyperparameters={"dataset": "mnist"})
     print(f"wrote {out}: {describe(model)} from {path.name}")
     return 0

@@ -20,7 +20,7 @@ from scratchdl.commands.common import (
     add_data_args,
     add_device_arg,
     check_output_path,
-    flat_input,
+    load_test_set,
     positive_int,
 )
 from scratchdl.errors import ModelFileError, UsageError
@@ -127,33 +127,19 @@ def show_filters(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_test_set(args: argparse.Namespace, model, header: dict):
-    """The test set a model is judged on: its own data set unless --dataset says otherwise."""
-    from scratchdl.data import load_mnist
-
-    dataset = args.dataset or header.get("hyperparameters", {}).get("dataset", "mnist")
-    _, (x_test, t_test) = load_mnist(flatten=flat_input(model.config), dataset=dataset,
-                                     data_dir=args.data_dir)
-    return x_test, t_test
-
-
 def filter_input(args: argparse.Namespace, model, header: dict) -> tuple[np.ndarray, str]:
     """The image (H, W) in [0, 1], ink high, and a word on where it came from."""
     if args.image is None:
-        x_test, t_test = load_test_set(args, model, header)
+        _, x_test, t_test = load_test_set(args, model, header)
         if not 0 <= args.index < len(x_test):
             raise UsageError(f"--index must be between 0 and {len(x_test) - 1}, got {args.index}")
         label = t_test[args.index]
         return x_test[args.index].reshape(28, 28), f"test image {args.index} (a {label})"
-    from PIL import Image
-
-    from scratchdl.image import light_background, load_gray
+    from scratchdl.image import fit_within, light_background, load_gray
 
     gray = load_gray(args.image).astype(np.float32)
     if max(gray.shape) > MAX_SIDE:
-        scale = MAX_SIDE / max(gray.shape)
-        size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
-        gray = np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.LANCZOS))
+        gray = fit_within(gray, MAX_SIDE)
     ink = np.clip(gray, 0, 255) / 255.0
     return (1.0 - ink if light_background(gray) else ink), args.image
 
@@ -190,7 +176,7 @@ def show_mistakes(args: argparse.Namespace) -> int:
 
     out = output(args)
     model, header = load_model(args.model)
-    x_test, t_test = load_test_set(args, model, header)
+    _, x_test, t_test = load_test_set(args, model, header)
     predicted = to_numpy(model.predict_labels(x_test))
     wrong = np.flatnonzero(predicted != t_test)
     shown = wrong[: args.max_images]

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scratchdl.atomic import atomic_path
-from scratchdl.data.download import _fetch, _reason
+from scratchdl.data.download import fetch, reason
 from scratchdl.data.locations import cache_root
+from scratchdl.data.registry import base_urls
 from scratchdl.errors import DataError, DownloadError, UsageError
 
 FOLDER = "book-weights"
@@ -109,18 +110,17 @@ def download_book_weights(w: BookWeights, dest: Path, *,
     import requests
 
     progress = sys.stderr.isatty() if progress is None else progress
-    bases = [m if m.endswith("/") else m + "/" for m in (mirrors or [BOOK_REPOSITORY])]
     failures = []
-    for url in (base + w.upstream for base in bases):
+    for url in (base + w.upstream for base in base_urls(mirrors or [BOOK_REPOSITORY])):
         try:
             with atomic_path(dest) as tmp:
-                _fetch(url, str(tmp), progress, w.name)
+                fetch(url, str(tmp), progress, w.name)
                 digest = sha256_of(tmp)
                 if digest != w.sha256:
                     raise _Mismatch(digest)
             return dest
         except requests.RequestException as e:
-            failures.append(f"{url}: {_reason(e)}")
+            failures.append(f"{url}: {reason(e)}")
         except _Mismatch:
             failures.append(f"{url}: checksum mismatch")
         except OSError as e:

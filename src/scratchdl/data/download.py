@@ -24,7 +24,7 @@ from scratchdl.errors import DataError, DownloadError
 TIMEOUT_S = 30
 
 
-def _fetch(url: str, path: str, progress: bool, label: str) -> None:
+def fetch(url: str, path: str, progress: bool, label: str) -> None:
     """Write the body at `url` into `path`; requests' exceptions pass through."""
     import pooch
     from tqdm import tqdm
@@ -41,7 +41,8 @@ def _fetch(url: str, path: str, progress: bool, label: str) -> None:
             bar.close()
 
 
-def _reason(exc: Exception) -> str:
+def reason(exc: Exception) -> str:
+    """A failed request's cause in a few words: HTTP 404, timed out, cannot connect."""
     import requests
 
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
@@ -75,13 +76,13 @@ def download_file(
     for url in urls:
         tmp = _temp_name(dest, f)
         try:
-            _fetch(url, tmp, progress, f.gz_name)
+            fetch(url, tmp, progress, f.gz_name)
             read_idx(tmp, sha256=f.sha256)
             os.replace(tmp, dest / f.gz_name)
             remove_stale(dest, f.gz_name, ".part")
             return dest / f.gz_name
         except requests.RequestException as e:
-            failures.append(f"{url}: {_reason(e)}")
+            failures.append(f"{url}: {reason(e)}")
         except ChecksumMismatch:
             mismatches += 1
             failures.append(f"{url}: checksum mismatch")

@@ -102,4 +102,9 @@ def mirrors_for(dataset: Dataset, mirrors: list[str] | tuple[str, ...] | None = 
     if mirrors is None:
         env = os.environ.get("SCRATCHDL_MIRRORS", "").replace(",", " ").split()
         mirrors = env or dataset.mirrors
+    return base_urls(mirrors)
+
+
+def base_urls(mirrors) -> tuple[str, ...]:
+    """The mirrors as base URLs, each ending in '/' so that a file name can follow."""
     return tuple(m if m.endswith("/") else m + "/" for m in mirrors)

@@ -84,10 +84,10 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     return error(500, f"internal error ({type(exc).__name__}); the server's log has the details")
 
 
-def create_app(classifier: Classifier, name: str, threads: int | None = None) -> Starlette:
-    """The app serving `classifier` (loaded from the file called `name`) on `threads` threads."""
+def create_app(classifier: Classifier, name: str) -> Starlette:
+    """The app serving `classifier` (loaded from the file called `name`), one thread per CPU."""
     page = files("scratchdl.web").joinpath("index.html").read_bytes()
-    pool = ThreadPoolExecutor(max_workers=threads or workers(), thread_name_prefix="serve")
+    pool = ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="serve")
     test_acc = classifier.header.get("metrics", {}).get("test_acc")
     info = {
         "file": name,
