@@ -18,9 +18,12 @@ def test_numerical_diff_book_example():
     assert numerical_diff(f, 10.0) == pytest.approx(0.3, abs=1e-10)
 
 
-def test_numerical_gradient_of_sum_of_squares():
-    x = asarray(np.array([3.0, 4.0]))
-    assert_close(numerical_gradient(lambda v: float((v**2).sum()), x), [6.0, 8.0])
+@pytest.mark.parametrize("point, gradient", [((3.0, 4.0), (6.0, 8.0)), ((0.0, 2.0), (0.0, 4.0)),
+                                             ((3.0, 0.0), (6.0, 0.0))])
+def test_numerical_gradient_of_sum_of_squares_at_the_books_points(point, gradient):
+    """The book's function_2, x0^2 + x1^2, at its three printed points (4.4)."""
+    x = asarray(np.array(point))
+    assert_close(numerical_gradient(lambda v: float((v**2).sum()), x), gradient)
 
 
 @pytest.mark.parametrize("shape", [(3,), (2, 3), (2, 2, 3)])

@@ -1,21 +1,13 @@
 """Chapter 4's gradients and gradient descent, against the book's printed results."""
 
 import numpy as np
-import pytest
 
-from scratchdl.gradient import gradient_descent, numerical_gradient
+from scratchdl.gradient import gradient_descent
 
 
 def function_2(x):
     """The book's f(x0, x1) = x0^2 + x1^2."""
     return x[0] ** 2 + x[1] ** 2
-
-
-@pytest.mark.parametrize("point, gradient", [((3.0, 4.0), (6.0, 8.0)), ((0.0, 2.0), (0.0, 4.0)),
-                                             ((3.0, 0.0), (6.0, 0.0))])
-def test_numerical_gradient_at_the_books_points(point, gradient):
-    np.testing.assert_allclose(numerical_gradient(function_2, np.array(point)), gradient,
-                               atol=1e-9)
 
 
 def test_gradient_descent_reaches_the_minimum():
