@@ -24,7 +24,7 @@ so that earlier rows do not hide it. Inputs are random pixels in
 
 NumPy's BLAS and PyTorch use all CPUs by default. scratchdl runs as `scratchdl
 train` does: BLAS on one thread, and each convolution's batch split across one
-thread per CPU (scratchdl.threads.parallel_map; SCRATCHDL_NUM_THREADS sets the
+thread per CPU (scratchdl.runtime.threads.parallel_map; SCRATCHDL_NUM_THREADS sets the
 count). The "plain API" row is the book's own loop over `gradient` and `update`
 with no thread settings at all, as a notebook would write it.
 OPENBLAS_NUM_THREADS=1 in the environment pins all of them to one thread.
@@ -44,7 +44,7 @@ import time
 
 import numpy as np
 
-from scratchdl.threads import workers
+from scratchdl.runtime.threads import workers
 
 BATCH = 100
 SETTLE_SECONDS = 0.5
@@ -279,7 +279,7 @@ def scratchdl_step(model: str, dtype, as_train: bool = True):
     or, `as_train=False`, as a plain loop of the Python API runs it, no thread settings."""
     from scratchdl.models import DeepConvNet, SimpleConvNet
     from scratchdl.optim import Adam
-    from scratchdl.threads import blas_threads
+    from scratchdl.runtime.threads import blas_threads
 
     cls = SimpleConvNet if model == "SimpleConvNet" else DeepConvNet
     net, optimizer = cls(rng=0, dtype=dtype), Adam(lr=LR)

@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from scratchdl.commands.train import DEFAULTS, callbacks_for, make_model
+from scratchdl.app.commands.train import DEFAULTS, callbacks_for, make_model
 from scratchdl.data import load_mnist
 from scratchdl.train import Trainer
 
@@ -97,7 +97,7 @@ def allreduce_ms(comm, size: int, repeats: int) -> float:
 
 def worker(steps: int) -> None:
     """Under mpiexec: every figure of the 2-rank rows; rank 0 prints them as JSON."""
-    from scratchdl.distributed import communicator
+    from scratchdl.runtime.distributed import communicator
 
     comm = communicator("mpi")
     out: dict = {"size": comm.size, "steps": {}, "allreduce": {}}
@@ -134,7 +134,7 @@ def main() -> None:
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         sys.exit("benchmarks/distributed.py: no mpiexec; pip install -e '.[mpi]'")
-    from scratchdl.threads import workers
+    from scratchdl.runtime.threads import workers
     from scratchdl.train import SingleProcess
 
     one = {m: step_ms(trainer_for(m, SingleProcess()), args.steps) for m in MODELS}

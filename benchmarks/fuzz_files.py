@@ -105,9 +105,9 @@ class Harness:
     def __init__(self, target: str, workdir: Path, crashes: Path) -> None:
         import numpy as np
 
-        from scratchdl.errors import ScratchdlError
-        from scratchdl.image import load_digit
+        from scratchdl.app.image import load_digit
         from scratchdl.io import load_model
+        from scratchdl.runtime.errors import ScratchdlError
 
         self.target, self.crashes = target, crashes
         self.path = workdir / "input"
@@ -249,7 +249,7 @@ def child(target: str, seconds: float, engine: str, crashes: Path) -> None:
         with atheris.instrument_imports(include=["scratchdl", "PIL", "zipfile"]):
             from PIL import Image
 
-            import scratchdl.image
+            import scratchdl.app.image
             import scratchdl.io  # noqa: F401 - imported here to be instrumented
 
             Image.init()

@@ -26,7 +26,7 @@ import numpy as np
 
 from scratchdl.data import read_idx
 from scratchdl.data.idx import IDX_TYPES
-from scratchdl.errors import DataError
+from scratchdl.runtime.errors import DataError
 
 
 def valid_idx(rng: random.Random) -> bytes:

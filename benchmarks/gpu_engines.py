@@ -23,9 +23,9 @@ import time
 
 import numpy as np
 
-from scratchdl.backend import asarray, use_device
 from scratchdl.models import DeepConvNet, SimpleConvNet
 from scratchdl.optim import Adam
+from scratchdl.runtime.backend import asarray, use_device
 
 
 def stepper(cls, fast: bool):

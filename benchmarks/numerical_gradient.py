@@ -6,7 +6,7 @@ weight_init_std 0.01, seed 0):
 
 - naive: the book's `numerical_gradient` on every parameter (perturb by +-h,
   evaluate the batch loss, restore), then an SGD step; a few iterations;
-- fast: `model.numerical_gradient` (the engine in `scratchdl.numgrad`), then an SGD
+- fast: `model.numerical_gradient` (the engine in `scratchdl.engines.numgrad`), then an SGD
   step, for many iterations: a real training sequence, batch drawn without
   replacement each time.
 
@@ -132,7 +132,7 @@ def main() -> None:
           f"BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}")
     print(f"{'method':<38}{'iterations':>11}{'s / iteration':>16}{'10,000 iterations':>20}")
     for name, iters, seconds in [("naive (book: perturb, loss, restore)", args.naive_iters, naive),
-                                 ("fast (scratchdl.numgrad)", args.fast_iters, fast_s)]:
+                                 ("fast (scratchdl.engines.numgrad)", args.fast_iters, fast_s)]:
         print(f"{name:<38}{iters:>11}{seconds:>16.4f}{duration(seconds * ITERS_NUM):>20}")
     print(f"{'ratio naive / fast':<38}{'':>11}{naive / fast_s:>15.0f}x")
     print(f"max |fast - naive| over the whole gradient, naive iterations: {diff:.2e}")

@@ -29,9 +29,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from scratchdl.callbacks import BackgroundEvaluation, BlasThreads
 from scratchdl.data import load_mnist
 from scratchdl.models import TwoLayerNet
+from scratchdl.runtime.callbacks import BackgroundEvaluation, BlasThreads
 from scratchdl.train import Trainer
 
 

@@ -37,8 +37,8 @@ from urllib.parse import urlsplit
 import numpy as np
 from PIL import Image
 
-from scratchdl.classify import Classifier
-from scratchdl.commands.common import describe
+from scratchdl.app.classify import Classifier
+from scratchdl.app.commands.common import describe
 from scratchdl.data import load_mnist
 
 

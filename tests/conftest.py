@@ -10,7 +10,7 @@ that skip is a failure, so real-data tests can never silently stop running there
 Tests marked `xp` run once per array module named by `--xp` (default `numpy,strict`):
 NumPy, the strict stand-in for CuPy (`strict_xp.py`), or the real CuPy on a GPU
 (`pytest --xp cupy -m xp`). The package computes with that module throughout the
-test; inputs go to it through `scratchdl.backend.asarray`, results come back
+test; inputs go to it through `scratchdl.runtime.backend.asarray`, results come back
 through `to_numpy`, as in the package.
 """
 
@@ -29,8 +29,8 @@ import sys  # noqa: E402
 import pytest  # noqa: E402
 import strict_xp  # noqa: E402
 
-from scratchdl import backend  # noqa: E402
 from scratchdl.data.locations import cache_root  # noqa: E402
+from scratchdl.runtime import backend  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -108,7 +108,7 @@ def missing(what: str, fix: str) -> None:
 def real_data_dir(name: str) -> Path:
     """The folder of real data set `name` (mnist, fashion-mnist or book-weights)."""
     from scratchdl.data import download_dataset
-    from scratchdl.errors import DataError
+    from scratchdl.runtime.errors import DataError
 
     root = os.environ.get("SCRATCHDL_DATA")
     if root and (Path(root) / name).is_dir():
@@ -142,7 +142,7 @@ def book_weights_in_user_cache() -> Path:
     `scratchdl data book-weights` does."""
     from scratchdl.data import BOOK_WEIGHTS
     from scratchdl.data.book_weights import FOLDER, download_book_weights
-    from scratchdl.errors import DataError
+    from scratchdl.runtime.errors import DataError
 
     folder = USER_CACHE / FOLDER
     if FOLDER not in _unavailable:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchdl import cli
-from scratchdl.backend import to_numpy
+from scratchdl.app import cli
 from scratchdl.io import HEADER
+from scratchdl.runtime.backend import to_numpy
 
 
 def host(a) -> np.ndarray:

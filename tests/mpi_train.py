@@ -14,11 +14,11 @@ import argparse
 
 import numpy as np
 
-from scratchdl.commands.common import flat_input
-from scratchdl.commands.train import DEFAULTS, callbacks_for, make_model
+from scratchdl.app.commands.common import flat_input
+from scratchdl.app.commands.train import DEFAULTS, callbacks_for, make_model
 from scratchdl.data import load_mnist
-from scratchdl.distributed import MPICommunicator, checksum, communicator, guarded
 from scratchdl.layers import Dropout
+from scratchdl.runtime.distributed import MPICommunicator, checksum, communicator, guarded
 from scratchdl.train import Trainer
 
 

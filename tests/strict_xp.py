@@ -17,7 +17,7 @@ the GPU would hit fails on the CPU first:
 
 Reductions and integer indexing return 0-d device arrays, as CuPy's do (never NumPy
 scalars), and `a[i, j]` is a view of `a`, as on CuPy. `a.get()` (which
-`scratchdl.backend.to_numpy` calls) is the way back to the host; `strict_xp.asarray`
+`scratchdl.runtime.backend.to_numpy` calls) is the way back to the host; `strict_xp.asarray`
 and `strict_xp.array` the way there. It is stricter than CuPy in places: CuPy copies
 a NumPy index array or `a[:] = np_array` to the device silently; here those fail,
 so that every move in the package is one `asarray` you can see.
@@ -131,7 +131,7 @@ class StrictArray(NDArrayOperatorsMixin):
         for x in inputs:
             if not isinstance(x, (StrictArray, Number, np.generic)):
                 raise TypeError(f"{what}: unsupported operand {type(x).__name__} beside a "
-                                "device array; move it with scratchdl.backend.asarray")
+                                "device array; move it with scratchdl.runtime.backend.asarray")
         out = kwargs.get("out")
         result = getattr(ufunc, method)(*_unwrap(inputs, what), **_unwrap(kwargs, what))
         if out is not None:
@@ -150,7 +150,7 @@ def _unwrap(value, what: str):
         return value._a
     if isinstance(value, np.ndarray):
         raise TypeError(f"{what}: a NumPy (host) array mixed with device arrays; move it "
-                        "with scratchdl.backend.asarray")
+                        "with scratchdl.runtime.backend.asarray")
     if isinstance(value, (tuple, list)):
         return type(value)(_unwrap(v, what) for v in value)
     if isinstance(value, dict):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from scratchdl.atomic import STALE_AFTER_S, atomic_path
+from scratchdl.runtime.atomic import STALE_AFTER_S, atomic_path
 
 
 def age(path, seconds: float) -> None:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from scratchdl.augment import random_shift
+from scratchdl.data.augment import random_shift
 
 
 def test_each_image_is_shifted_within_range_and_keeps_its_pixel():

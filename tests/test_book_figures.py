@@ -10,10 +10,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 from test_plots import assert_png
 
-from scratchdl.commands import show
+from scratchdl.app.commands import show
+from scratchdl.app.plots import plot_functions, plot_gradients
 from scratchdl.io import load_book_params, save_model
 from scratchdl.models import DeepConvNet, SimpleConvNet
-from scratchdl.plots import plot_functions, plot_gradients
 
 
 @pytest.mark.parametrize("figure", ["functions", "gradient"])
@@ -71,7 +71,7 @@ def captured_figure(monkeypatch) -> dict:
         seen.update(image=image, filters=filters, outputs=outputs, title=title)
         Image.new("L", (400, 300)).save(path)
 
-    monkeypatch.setattr("scratchdl.plots.plot_filter_outputs", capture)
+    monkeypatch.setattr("scratchdl.app.plots.plot_filter_outputs", capture)
     return seen
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchdl.errors import ModelFileError
 from scratchdl.io import load_book_params, read_book_pickle
 from scratchdl.models import MultiLayerNet
+from scratchdl.runtime.errors import ModelFileError
 
 
 class ShellCommand:

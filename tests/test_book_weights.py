@@ -11,7 +11,7 @@ from test_data_download import Server, dead_url
 
 from scratchdl.data import BOOK_WEIGHTS
 from scratchdl.data import book_weights as find  # the fixture `book_weights` is the folder
-from scratchdl.errors import DataError, DownloadError, UsageError
+from scratchdl.runtime.errors import DataError, DownloadError, UsageError
 
 
 @pytest.fixture

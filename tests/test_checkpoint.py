@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 from helpers import arrays_of, header_of, host, run_cli
 
-from scratchdl.callbacks import Checkpoint, Interrupt, Interrupted
-from scratchdl.checkpoint import CHECKPOINT, load_checkpoint
-from scratchdl.errors import ModelFileError
 from scratchdl.io import HEADER, model_arrays
 from scratchdl.models import TwoLayerNet
+from scratchdl.runtime.callbacks import Checkpoint, Interrupt, Interrupted
+from scratchdl.runtime.checkpoint import CHECKPOINT, load_checkpoint
+from scratchdl.runtime.errors import ModelFileError
 from scratchdl.train import Trainer
 
 ITERS = 300
@@ -236,7 +236,7 @@ def test_resume_refuses_a_damaged_checkpoint(damage, mnist, tmp_path, capsys):
 
 def test_resume_can_extend_a_finished_run(tmp_path, mnist):
     """`--resume DIR --iters N` trains a finished run further, bit-identical to one long run."""
-    from scratchdl.cli import main
+    from scratchdl.app.cli import main
 
     ckpt, extended, straight = tmp_path / "ckpt", tmp_path / "extended.npz", tmp_path / "b.npz"
     common = ["--batch-size", "1000", "--evaluate-sample-num", "100", "--quiet"]
@@ -248,7 +248,7 @@ def test_resume_can_extend_a_finished_run(tmp_path, mnist):
 
 
 def test_resume_refuses_to_change_the_recipe(tmp_path, capsys, mnist):
-    from scratchdl.cli import main
+    from scratchdl.app.cli import main
 
     ckpt = tmp_path / "ckpt"
     assert main(["train", "--iters", "5", "--batch-size", "1000", "--checkpoint-dir", str(ckpt),

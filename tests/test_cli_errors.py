@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scratchdl import cli
+from scratchdl.app import cli
 from scratchdl.io import save_model
 from scratchdl.models import SimpleConvNet, TwoLayerNet
 

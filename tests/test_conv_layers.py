@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from helpers import assert_close, assert_equal, host
 
-from scratchdl.backend import asarray, on_gpu
+from scratchdl.engines.convolution import ROWS_MIN_K, FastConvolution, batch_chunks
+from scratchdl.engines.pooling import FastPooling
 from scratchdl.gradient import numerical_gradient
-from scratchdl.layers import Convolution, FastConvolution, FastPooling, Pooling
-from scratchdl.layers.fast_convolution import ROWS_MIN_K, batch_chunks
+from scratchdl.layers import Convolution, Pooling
+from scratchdl.runtime.backend import asarray, on_gpu
 
 pytestmark = pytest.mark.xp
 

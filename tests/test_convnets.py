@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from helpers import assert_close, assert_equal
 
-from scratchdl.backend import asarray
 from scratchdl.gradient import numerical_gradient
 from scratchdl.io import load_book_params
 from scratchdl.layers import Dropout
 from scratchdl.models import MODELS, DeepConvNet, SimpleConvNet, build_model
 from scratchdl.optim import Adam
+from scratchdl.runtime.backend import asarray
 
 pytestmark = pytest.mark.xp
 

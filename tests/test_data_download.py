@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 import scratchdl.data.locations
-from scratchdl.atomic import STALE_AFTER_S
-from scratchdl.cli import main
+from scratchdl.app.cli import main
 from scratchdl.data import DATASETS, KINDS, DataFile, Dataset, load_mnist
-from scratchdl.errors import DownloadError
+from scratchdl.runtime.atomic import STALE_AFTER_S
+from scratchdl.runtime.errors import DownloadError
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -16,9 +16,9 @@ import pytest
 
 import scratchdl.data.locations
 import scratchdl.data.mnist
-from scratchdl.cli import main
+from scratchdl.app.cli import main
 from scratchdl.data import DATASETS, KINDS, DataFile, Dataset, load_mnist
-from scratchdl.errors import DataError, UsageError
+from scratchdl.runtime.errors import DataError, UsageError
 
 NAMES = [f.name for f in DATASETS["mnist"].file_list()]
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scratchdl.data import ChecksumMismatch, read_idx, read_idx_bytes
-from scratchdl.errors import DataError
+from scratchdl.runtime.errors import DataError
 
 
 def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import real_data_dir
 
-from scratchdl.cli import main
+from scratchdl.app.cli import main
 from scratchdl.data import DATASETS, find_file, load_mnist, read_idx
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -17,11 +17,11 @@ import pytest
 import strict_xp
 from helpers import arrays_of, header_of, host, run_cli
 
-from scratchdl import backend
-from scratchdl.backend import asarray, to_numpy, xp
 from scratchdl.io import load_model, save_model
 from scratchdl.layers import Dropout
 from scratchdl.models import MultiLayerNetExtend, TwoLayerNet
+from scratchdl.runtime import backend
+from scratchdl.runtime.backend import asarray, to_numpy, xp
 from scratchdl.train import Trainer
 
 COMMANDS = {

@@ -22,7 +22,7 @@ import pytest
 from conftest import missing
 from helpers import arrays_of, header_of, run_cli
 
-from scratchdl.checkpoint import CHECKPOINT
+from scratchdl.runtime.checkpoint import CHECKPOINT
 
 HERE = Path(__file__).parent
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from helpers import run_cli
 
-from scratchdl.callbacks import Checkpoint, DivergenceGuard
-from scratchdl.checkpoint import CHECKPOINT
-from scratchdl.errors import DivergenceError
 from scratchdl.io import HEADER, model_arrays
 from scratchdl.models import TwoLayerNet
+from scratchdl.runtime.callbacks import Checkpoint, DivergenceGuard
+from scratchdl.runtime.checkpoint import CHECKPOINT
+from scratchdl.runtime.errors import DivergenceError
 from scratchdl.train import Trainer
 
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

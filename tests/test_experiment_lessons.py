@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scratchdl.experiments import EXPERIMENTS
-from scratchdl.experiments.batchnorm import WITH, WITHOUT
+from scratchdl.app.experiments import EXPERIMENTS
+from scratchdl.app.experiments.batchnorm import WITH, WITHOUT
 
 
 def quick(name: str):

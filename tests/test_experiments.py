@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from test_plots import assert_png
 
-from scratchdl import cli
-from scratchdl.experiments import EXPERIMENTS
-from scratchdl.experiments.common import Data, LossCurves, fit, format_table, same_streams
+from scratchdl.app import cli
+from scratchdl.app.experiments import EXPERIMENTS
+from scratchdl.app.experiments.common import Data, LossCurves, fit, format_table, same_streams
 from scratchdl.models import MultiLayerNet
 
 HEADERS = {

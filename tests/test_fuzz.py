@@ -3,7 +3,7 @@ the project's own one-line error (a `ScratchdlError`).
 
 Targets: `scratchdl.io.load_model` (random bytes, truncations and mutations of a
 valid file, zips with random members, random JSON headers and configs) and
-`scratchdl.image.load_digit` (random bytes, truncations and mutations of valid
+`scratchdl.app.image.load_digit` (random bytes, truncations and mutations of valid
 PNG, JPEG, GIF, BMP and TIFF files; images declaring enormous sizes). Each
 property is bounded to a second or two; `benchmarks/fuzz_files.py` runs longer.
 """
@@ -29,10 +29,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from scratchdl.errors import ScratchdlError
-from scratchdl.image import MAX_PIXELS, load_digit
+from scratchdl.app.image import MAX_PIXELS, load_digit
 from scratchdl.io import HEADER, load_model, save_model
 from scratchdl.models import TwoLayerNet
+from scratchdl.runtime.errors import ScratchdlError
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 """Bounded runs: about a second per property on a laptop."""
@@ -272,8 +272,8 @@ def test_huge_declared_sizes_are_refused_without_allocating(workdir):
         path = workdir / f"huge-{w}x{h}.{fmt.lower()}"
         path.write_bytes(declaring(fmt, w, h))
         paths.append(str(path))
-    code = ("import sys\nfrom scratchdl.image import load_digit\n"
-            "from scratchdl.errors import ImageError\nfor p in sys.argv[1:]:\n"
+    code = ("import sys\nfrom scratchdl.app.image import load_digit\n"
+            "from scratchdl.runtime.errors import ImageError\nfor p in sys.argv[1:]:\n"
             "    try:\n        load_digit(p)\n        print('loaded', p)\n"
             "    except ImageError as e:\n        print('ImageError', e)\n")
     limit = 3 << 29

@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 
-from scratchdl import cli
+from scratchdl.app import cli
 from scratchdl.gradient import gradient_check
 from scratchdl.layers import Dropout
 from scratchdl.models import MODELS, MultiLayerNetExtend

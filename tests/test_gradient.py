@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from helpers import assert_close, host
 
-from scratchdl.backend import asarray
 from scratchdl.gradient import numerical_diff, numerical_gradient
+from scratchdl.runtime.backend import asarray
 
 pytestmark = pytest.mark.xp
 

@@ -8,9 +8,9 @@ from helpers import assert_close, assert_equal, host
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchdl.backend import asarray
-from scratchdl.layers.fast_im2col import col2im_t, im2col_t
+from scratchdl.engines.im2col import col2im_t, im2col_t
 from scratchdl.layers.im2col import col2im, conv_output_size, im2col
+from scratchdl.runtime.backend import asarray
 
 pytestmark = pytest.mark.xp
 

@@ -20,10 +20,10 @@ import pytest
 from helpers import UNREADABLE, write_unreadable
 from PIL import ExifTags, Image
 
-from scratchdl import cli
-from scratchdl.errors import ImageError
-from scratchdl.image import load_digit
+from scratchdl.app import cli
+from scratchdl.app.image import load_digit
 from scratchdl.io import load_model
+from scratchdl.runtime.errors import ImageError
 
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 """One BLAS thread for the training child: threads contending for a busy machine's

@@ -61,7 +61,7 @@ def test_deep_convnet_in_float64_and_float16(book_weights, mnist, tmp_path, caps
 
 def test_float16_rounds_the_weights_and_the_images(book_weights, mnist, monkeypatch):
     """What the float16 evaluation sees: float16 values, held in float64 arrays."""
-    from scratchdl.commands.evaluate import round_params_to_float16
+    from scratchdl.app.commands.evaluate import round_params_to_float16
     from scratchdl.io import load_book_params
     from scratchdl.models import MultiLayerNet
 

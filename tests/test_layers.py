@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from helpers import assert_close, assert_equal, host
 
-from scratchdl.backend import asarray
 from scratchdl.gradient import numerical_gradient
 from scratchdl.layers import (
     Affine,
@@ -14,6 +13,7 @@ from scratchdl.layers import (
     Sigmoid,
     SoftmaxWithLoss,
 )
+from scratchdl.runtime.backend import asarray
 
 pytestmark = pytest.mark.xp
 

@@ -23,11 +23,11 @@ import pytest
 from helpers import UNREADABLE, arrays_of, header_of, run_cli, write_unreadable
 from PIL import Image
 
-from scratchdl.backend import to_numpy
-from scratchdl.commands.common import flat_input
-from scratchdl.errors import ModelFileError
+from scratchdl.app.commands.common import flat_input
 from scratchdl.io import HEADER, load_model, model_arrays, save_model
 from scratchdl.models import MODELS, build_model
+from scratchdl.runtime.backend import to_numpy
+from scratchdl.runtime.errors import ModelFileError
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

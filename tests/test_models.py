@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from helpers import assert_close, host
 
-from scratchdl.backend import asarray
 from scratchdl.gradient import numerical_gradient
 from scratchdl.models import MultiLayerNet, MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
+from scratchdl.runtime.backend import asarray
 
 pytestmark = pytest.mark.xp
 

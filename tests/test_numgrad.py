@@ -13,12 +13,12 @@ from helpers import assert_equal, host
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scratchdl.backend import asarray
+from scratchdl.engines.numgrad import numerical_gradient, series
 from scratchdl.functions import DELTA
 from scratchdl.gradient import H
 from scratchdl.layers import Affine, Layer, Relu, Sigmoid
 from scratchdl.models import MultiLayerNet, MultiLayerNetExtend, Net, SimpleConvNet, TwoLayerNet
-from scratchdl.numgrad import numerical_gradient, series
+from scratchdl.runtime.backend import asarray
 
 TOL = 1e-9
 
@@ -370,7 +370,7 @@ def test_units_in_many_blocks(monkeypatch, activation):
     model = MultiLayerNet(30, [7, 5], 6, activation=activation, weight_init_std=0.5, rng=19)
     x, t = sparse_inputs(rng, 5, 30), rng.integers(0, 6, 5)
     whole = numerical_gradient(model, x, t)
-    monkeypatch.setattr("scratchdl.numgrad.affine.BLOCK", 1)
+    monkeypatch.setattr("scratchdl.engines.numgrad.affine.BLOCK", 1)
     blocked = numerical_gradient(model, x, t)
     assert max_diff(blocked, whole) <= 1e-15
     assert max_diff(blocked, naive(model, x, t)) <= TOL

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from helpers import assert_close, assert_equal
 
-from scratchdl.backend import asarray
 from scratchdl.optim import (
     OPTIMIZERS,
     SGD,
@@ -15,6 +14,7 @@ from scratchdl.optim import (
     RMSprop,
     get_optimizer,
 )
+from scratchdl.runtime.backend import asarray
 
 pytestmark = pytest.mark.xp
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from scratchdl.experiments import optimizer_paths
-from scratchdl.experiments.optimizer_paths import FULL, descend, run
+from scratchdl.app.experiments import optimizer_paths
+from scratchdl.app.experiments.optimizer_paths import FULL, descend, run
 
 
 def test_sgd_path_is_the_closed_form():

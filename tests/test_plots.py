@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scratchdl.plots import (
+from scratchdl.app.plots import (
     plot_accuracy_grid,
     plot_activation_histograms,
     plot_history,
@@ -104,7 +104,7 @@ def test_headless_without_pyplot(tmp_path):
     path = tmp_path / "h.png"
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "DISPLAY")}
     env["PYTHONPATH"] = str(SRC)
-    code = ("import sys; from scratchdl.plots import plot_history; "
+    code = ("import sys; from scratchdl.app.plots import plot_history; "
             "from scratchdl.train import History; "
             f"plot_history(History(train_loss=[2.0, 1.0]), {str(path)!r}); "
             "assert 'matplotlib.pyplot' not in sys.modules")

@@ -3,7 +3,7 @@
 import numpy as np
 from PIL import Image
 
-from scratchdl.cli import main
+from scratchdl.app.cli import main
 from scratchdl.io import save_model
 from scratchdl.models import SimpleConvNet, TwoLayerNet
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from scratchdl.errors import UsageError
-from scratchdl.layers import FastConvolution, FastPooling
-from scratchdl.threads import blas_threads, default_blas_threads, parallel_map, workers
+from scratchdl.engines.convolution import FastConvolution
+from scratchdl.engines.pooling import FastPooling
+from scratchdl.runtime.errors import UsageError
+from scratchdl.runtime.threads import blas_threads, default_blas_threads, parallel_map, workers
 
 
 def blas_counts() -> list[int]:

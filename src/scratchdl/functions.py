@@ -6,7 +6,7 @@ Like the book's, they accept Python lists and integer arrays as well as floats.
 
 from __future__ import annotations
 
-from scratchdl.backend import xp
+from scratchdl.runtime.backend import xp
 
 DELTA = 1e-7
 """Added inside the log of the cross-entropy, as in the book, so log(0) never happens."""

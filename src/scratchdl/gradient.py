@@ -2,7 +2,7 @@
 
 `numerical_gradient` is the book's method, kept simple for learners: perturb one
 element by +-h, evaluate f, restore. Training uses the fast engine in
-`scratchdl.numgrad`, which computes the same central differences.
+`scratchdl.engines.numgrad`, which computes the same central differences.
 `gradient_descent` follows the negative gradient, as the book's section 4.4.1.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scratchdl.backend import to_numpy
+from scratchdl.runtime.backend import to_numpy
 
 if TYPE_CHECKING:
     from scratchdl.models.base import Net

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from scratchdl import __version__
-from scratchdl.atomic import atomic_path
-from scratchdl.backend import to_numpy
-from scratchdl.errors import ModelFileError
 from scratchdl.models import Net, build_model
+from scratchdl.runtime.atomic import atomic_path
+from scratchdl.runtime.backend import to_numpy
+from scratchdl.runtime.errors import ModelFileError
 
 FORMAT = "scratchdl-model"
 CHECKPOINT_FORMAT = "scratchdl-checkpoint"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from scratchdl.backend import xp
+from scratchdl.runtime.backend import xp
 
 
 class Optimizer:

@@ -5,7 +5,7 @@ training samples at random, computes the gradient (backprop or numerical), and l
 the optimizer update the parameters; every `iter_per_epoch` iterations it measures
 train and test accuracy. Everything else a long run needs (progress, checkpoints,
 Ctrl-C, a learning-rate schedule, the divergence guard, background evaluation,
-BLAS threads) is a small callback in `scratchdl.callbacks`, chosen by the caller.
+BLAS threads) is a small callback in `scratchdl.runtime.callbacks`, chosen by the caller.
 The trainer knows nothing of the model beyond `params`, `gradient`,
 `numerical_gradient` (with `last_loss`) and `accuracy`.
 """
@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scratchdl.backend import asarray, xp
-from scratchdl.errors import DivergenceError, UsageError
 from scratchdl.models import Net
 from scratchdl.optim import get_optimizer
-from scratchdl.progress import Progress, format_time
-from scratchdl.threads import even_slices
+from scratchdl.runtime.backend import asarray, xp
+from scratchdl.runtime.errors import DivergenceError, UsageError
+from scratchdl.runtime.progress import Progress, format_time
+from scratchdl.runtime.threads import even_slices
 
 __all__ = ["GRADIENTS", "History", "SingleProcess", "Trainer", "format_time"]
 
@@ -62,11 +62,11 @@ class Trainer:
     x_*: (N, ...) inputs; t_*: labels (N,) or one-hot (N, C). Give `epochs` or `iters`
     (the seed recipe: 10,000 iterations). `rng` is the run's one Generator: it draws
     every mini-batch, so a seed fixes the whole run. `callbacks`: objects of
-    `scratchdl.callbacks`, called in order at each hook; `verbose` adds a
+    `scratchdl.runtime.callbacks`, called in order at each hook; `verbose` adds a
     `Progress` (the epoch lines) unless one is given. `augment(x, rng)` transforms
     each batch; `eval_every` evaluates every that many iterations instead of once
     per epoch; `comm` combines gradients across processes (`SingleProcess`; over MPI
-    see `scratchdl.distributed`), and splits evaluations among them.
+    see `scratchdl.runtime.distributed`), and splits evaluations among them.
     """
 
     def __init__(

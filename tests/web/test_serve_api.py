@@ -22,8 +22,8 @@ from helpers import run_cli
 from serving import BOOK_ACCURACY, need, png, start_server, stop_server
 from test_fuzz import declaring
 
-from scratchdl.classify import Classifier
-from scratchdl.commands.common import describe
+from scratchdl.app.classify import Classifier
+from scratchdl.app.commands.common import describe
 
 
 def request(url: str, method: str, path: str, body=None, headers=None):
@@ -218,9 +218,9 @@ class GatedClassifier(Classifier):
 def test_inference_does_not_block_the_event_loop(served_model, digit_files):
     """While a reading is in progress, the server still answers other requests."""
     uvicorn = need("uvicorn")
-    from scratchdl.commands.serve import listen, url
+    from scratchdl.app.commands.serve import listen, url
+    from scratchdl.app.web.app import create_app
     from scratchdl.io import load_model
-    from scratchdl.web.app import create_app
 
     classifier = GatedClassifier(*load_model(served_model))
     sock = listen("127.0.0.1", 0)

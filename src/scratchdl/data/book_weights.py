@@ -17,11 +17,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from scratchdl.atomic import atomic_path
 from scratchdl.data.download import fetch, reason
 from scratchdl.data.locations import cache_root
 from scratchdl.data.registry import base_urls
-from scratchdl.errors import DataError, DownloadError, UsageError
+from scratchdl.runtime.atomic import atomic_path
+from scratchdl.runtime.errors import DataError, DownloadError, UsageError
 
 FOLDER = "book-weights"
 BOOK_REPOSITORY = "https://raw.githubusercontent.com/oreilly-japan/deep-learning-from-scratch/master/"

@@ -15,11 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scratchdl.atomic import remove_stale
 from scratchdl.data.idx import ChecksumMismatch, read_idx
 from scratchdl.data.locations import cache_root, find_file
 from scratchdl.data.registry import DataFile, Dataset, get_dataset, mirrors_for
-from scratchdl.errors import DataError, DownloadError
+from scratchdl.runtime.atomic import remove_stale
+from scratchdl.runtime.errors import DataError, DownloadError
 
 TIMEOUT_S = 30
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scratchdl.errors import DataError
+from scratchdl.runtime.errors import DataError
 
 IDX_TYPES = {
     0x08: np.dtype(np.uint8),

@@ -15,7 +15,7 @@ from pathlib import Path
 import platformdirs
 
 from scratchdl.data.registry import DataFile, Dataset, get_dataset
-from scratchdl.errors import DataError
+from scratchdl.runtime.errors import DataError
 
 DEBIAN_DIR = Path("/usr/share/datasets")
 """Debian's data set folder (`apt install dataset-fashion-mnist` fills `fashion-mnist/`)."""

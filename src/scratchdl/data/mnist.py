@@ -25,7 +25,7 @@ from scratchdl.data.download import download_dataset
 from scratchdl.data.idx import read_idx
 from scratchdl.data.locations import Location, cache_root, locate
 from scratchdl.data.registry import KINDS, Dataset, get_dataset
-from scratchdl.errors import DataError
+from scratchdl.runtime.errors import DataError
 
 NUM_CLASSES = 10
 _warned: set[str] = set()

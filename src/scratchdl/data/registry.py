@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from scratchdl.errors import UsageError
+from scratchdl.runtime.errors import UsageError
 
 KINDS = ("train_images", "train_labels", "test_images", "test_labels")
 """The four files of a data set, in the order `load_mnist` returns them."""

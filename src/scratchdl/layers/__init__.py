@@ -6,8 +6,6 @@ from scratchdl.layers.base import Layer
 from scratchdl.layers.batch_norm import BatchNormalization
 from scratchdl.layers.convolution import Convolution
 from scratchdl.layers.dropout import Dropout
-from scratchdl.layers.fast_convolution import FastConvolution
-from scratchdl.layers.fast_pooling import FastPooling
 from scratchdl.layers.layer_naive import AddLayer, MulLayer
 from scratchdl.layers.pooling import Pooling
 from scratchdl.layers.softmax_with_loss import SoftmaxWithLoss
@@ -18,8 +16,6 @@ __all__ = [
     "BatchNormalization",
     "Convolution",
     "Dropout",
-    "FastConvolution",
-    "FastPooling",
     "Layer",
     "MulLayer",
     "Pooling",

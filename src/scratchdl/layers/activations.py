@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from scratchdl.backend import xp
 from scratchdl.functions import sigmoid
 from scratchdl.layers.base import Layer
+from scratchdl.runtime.backend import xp
 
 
 class Relu(Layer):

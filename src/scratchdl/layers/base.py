@@ -13,7 +13,7 @@ class Layer:
     modify their input or `dout` in place. `input_grad = False` lets `backward`
     skip dx (returning None): a network sets it on its first layer, whose dx
     nobody uses. `splits_batch` is True for layers that split their batch over
-    worker threads (`scratchdl.threads.parallel_map`).
+    worker threads (`scratchdl.runtime.threads.parallel_map`).
     """
 
     splits_batch = False

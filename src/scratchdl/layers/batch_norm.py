@@ -6,8 +6,8 @@ like the book's implementation.
 
 from __future__ import annotations
 
-from scratchdl.backend import xp
 from scratchdl.layers.base import Layer
+from scratchdl.runtime.backend import xp
 
 EPS = 10e-7
 """The book's epsilon under the square root."""

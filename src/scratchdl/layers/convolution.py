@@ -3,14 +3,14 @@
 im2col turns every filter-sized patch of the input into a row, so one matrix
 product with the filters, reshaped to columns, convolves the whole batch; backward
 is that product's gradient, folded back into an image by col2im. The same numbers,
-faster, are `FastConvolution`'s (`layers/fast_convolution.py`), which the networks use.
+faster, are `FastConvolution`'s (`scratchdl.engines.convolution`), which the networks use.
 """
 
 from __future__ import annotations
 
-from scratchdl.backend import xp
 from scratchdl.layers.base import Layer, check_int
 from scratchdl.layers.im2col import col2im, conv_output_size, im2col
+from scratchdl.runtime.backend import xp
 
 
 class Convolution(Layer):

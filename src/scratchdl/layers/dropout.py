@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.backend import random
 from scratchdl.layers.base import Layer
+from scratchdl.runtime.backend import random
 
 
 class Dropout(Layer):

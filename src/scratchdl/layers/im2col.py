@@ -8,7 +8,7 @@ Both are the book's: input (N, C, H, W), columns (N*out_h*out_w, C*filter_h*filt
 
 from __future__ import annotations
 
-from scratchdl.backend import xp
+from scratchdl.runtime.backend import xp
 
 
 def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: int = 0) -> int:

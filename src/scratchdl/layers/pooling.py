@@ -3,14 +3,14 @@
 im2col lays each pool_h x pool_w window out as a row; forward keeps each row's
 max, and backward puts each gradient where that max was (the first one on ties)
 and folds the rows back with col2im. The same numbers, faster, are
-`FastPooling`'s (`layers/fast_pooling.py`), which the networks use.
+`FastPooling`'s (`scratchdl.engines.pooling`), which the networks use.
 """
 
 from __future__ import annotations
 
-from scratchdl.backend import xp
 from scratchdl.layers.base import Layer, check_int
 from scratchdl.layers.im2col import col2im, conv_output_size, im2col
+from scratchdl.runtime.backend import xp
 
 
 class Pooling(Layer):

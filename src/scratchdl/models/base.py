@@ -10,13 +10,13 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from scratchdl.backend import asarray, on_gpu, xp
+from scratchdl.engines.numgrad import loss_and_numerical_gradient
+from scratchdl.engines.numgrad.engine import held_for_differences
 from scratchdl.functions import label_indices
 from scratchdl.gradient import numerical_gradient as book_numerical_gradient
 from scratchdl.layers import Layer, SoftmaxWithLoss
-from scratchdl.numgrad import loss_and_numerical_gradient
-from scratchdl.numgrad.engine import held_for_differences
-from scratchdl.threads import blas_threads
+from scratchdl.runtime.backend import asarray, on_gpu, xp
+from scratchdl.runtime.threads import blas_threads
 
 NO_CHANGE = nullcontext()
 """The BLAS threads left as they are (a network without batch-splitting layers)."""
@@ -198,7 +198,7 @@ class Net:
 
         fast=False runs the book's own loop, `scratchdl.gradient.numerical_gradient`
         over each parameter, one element at a time: two forward passes per element
-        (79,520 for TwoLayerNet). The default, the engine in `scratchdl.numgrad`, gives
+        (79,520 for TwoLayerNet). The default, the engine in `scratchdl.engines.numgrad`, gives
         the same numbers in a fraction of the time. Both take the training-mode loss in
         float64 whatever the model's dtype, hold the dropout masks of one forward pass,
         and leave batch norm's running statistics as they were. Returns a dict keyed

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.layers import (
-    Affine,
-    Convolution,
-    Dropout,
-    FastConvolution,
-    FastPooling,
-    Pooling,
-    Relu,
-)
+from scratchdl.engines.convolution import FastConvolution
+from scratchdl.engines.pooling import FastPooling
+from scratchdl.layers import Affine, Convolution, Dropout, Pooling, Relu
 from scratchdl.layers.im2col import conv_output_size
 from scratchdl.models.base import Net, init_rng
 

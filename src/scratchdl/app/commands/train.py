@@ -1,0 +1,338 @@
+"""`scratchdl train`: train a network of the book on MNIST; defaults are the seed recipe.
+
+With no arguments: TwoLayerNet 784-50-10, sigmoid, weight_init_std 0.01, batch 100,
+10,000 iterations of SGD with lr 0.1, backprop, float32, seed 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from scratchdl.app.commands.common import (
+    add_data_args,
+    add_device_arg,
+    check_output_path,
+    describe,
+    flat_input,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    ratio,
+)
+from scratchdl.data.augment import AUGMENTATIONS
+from scratchdl.io import CHECKPOINT_FORMAT, read_npz, save_model
+from scratchdl.models import MODELS, Net, build_model
+from scratchdl.optim import OPTIMIZERS
+from scratchdl.runtime.distributed import MODES, DataParallel, communicator, guarded
+from scratchdl.runtime.errors import ModelFileError, UsageError
+from scratchdl.train import GRADIENTS, Trainer, format_time
+
+SEED_RECIPE = {
+    "model": "two-layer", "hidden": "50", "activation": "sigmoid", "weight_init_std": "0.01",
+    "optimizer": "sgd", "lr": 0.1, "batch_size": 100, "iters": 10000,
+}
+DEFAULTS = {
+    "two-layer": SEED_RECIPE,
+    "multi-layer": {**SEED_RECIPE, "model": "multi-layer", "hidden": "100,100,100",
+                    "activation": "relu", "weight_init_std": "he"},
+    "simple-conv": {"weight_init_std": "0.01", "optimizer": "adam", "lr": 0.001,
+                    "batch_size": 100, "epochs": 20},
+    "deep-conv": {"optimizer": "adam", "lr": 0.001, "batch_size": 100, "epochs": 20},
+}
+"""Per-model defaults: the seed recipe for TwoLayerNet, the book's settings for the rest."""
+
+RECIPE_KEYS = ["model", "hidden", "activation", "weight_init_std", "optimizer", "lr",
+               "batch_size", "iters", "epochs", "gradient", "dataset", "data_dir", "seed",
+               "dtype", "eval_every", "weight_decay", "dropout", "batchnorm",
+               "evaluate_sample_num", "augment", "lr_step", "lr_gamma"]
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a network on MNIST (default: the book's seed recipe)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g = p.add_argument_group("network")
+    g.add_argument("--model", choices=list(MODELS), default=None,
+                   help="two-layer (default), multi-layer, simple-conv or deep-conv")
+    g.add_argument("--hidden-size", "--hidden", dest="hidden", default=None, metavar="N[,N...]",
+                   help="hidden layer sizes: 50 for TwoLayerNet, e.g. 100,100,100 for multi-layer")
+    g.add_argument("--activation", choices=["sigmoid", "relu"], default=None,
+                   help="hidden activation (sigmoid for the seed recipe, relu for chapter 5)")
+    g.add_argument("--weight-init-std", default=None, metavar="STD",
+                   help="a number (0.01 for the seed) or he, relu, xavier, sigmoid")
+    g.add_argument("--weight-decay", type=non_negative_float, default=0.0, metavar="LAMBDA",
+                   help="L2 weight decay lambda (multi-layer)")
+    g.add_argument("--dropout", type=ratio, default=None, metavar="RATIO",
+                   help="dropout ratio after each hidden activation (multi-layer)")
+    g.add_argument("--batchnorm", action="store_true",
+                   help="batch normalization before each hidden activation (multi-layer)")
+    g = p.add_argument_group("training")
+    g.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (100)")
+    g.add_argument("--iters", type=positive_int, default=None,
+                   help="number of iterations (10000 for the seed recipe)")
+    g.add_argument("--epochs", type=positive_float, default=None,
+                   help="number of epochs, instead of --iters")
+    g.add_argument("--lr", type=positive_float, default=None, help="learning rate (0.1)")
+    g.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None, help="optimizer (sgd)")
+    g.add_argument("--lr-step", type=positive_int, default=None, metavar="EPOCHS",
+                   help="multiply the learning rate by --lr-gamma every EPOCHS epochs "
+                   "(default: constant, like the book)")
+    g.add_argument("--lr-gamma", type=ratio, default=None, metavar="FACTOR",
+                   help="the factor of --lr-step (0.5)")
+    g.add_argument("--gradient", choices=GRADIENTS, default="backprop",
+                   help="backprop (default) or numerical: central differences, h = 1e-4")
+    g.add_argument("--eval-every", type=positive_int, default=None, metavar="ITERS",
+                   help="evaluate every ITERS iterations (default: once per epoch)")
+    g.add_argument("--evaluate-sample-num", type=positive_int, default=None, metavar="N",
+                   help="evaluate each epoch on the first N samples only (default: all)")
+    g.add_argument("--augment", choices=list(AUGMENTATIONS), default=None,
+                   help="augment training batches: shift = random shifts of up to 2 pixels "
+                   "(off by default, like the book)")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed of the run's one random generator (0); same seed, same numbers")
+    g.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="float32 (default) or float64 (default for --gradient numerical)")
+    g.add_argument("--distributed", choices=MODES, default="auto",
+                   help="auto (default): data-parallel over MPI when started by `mpiexec -n N`; "
+                   "mpi: insist on MPI; none: one process even under mpiexec")
+    add_data_args(p)
+    add_device_arg(p)
+    g = p.add_argument_group("output")
+    g.add_argument("--save", metavar="FILE.npz", default=None, help="save the trained model")
+    g.add_argument("--checkpoint-dir", metavar="DIR", default=None,
+                   help="write a checkpoint after every epoch into DIR")
+    g.add_argument("--resume", metavar="DIR", default=None,
+                   help="continue the run checkpointed in DIR (its settings are reused; "
+                   "--epochs or --iters extend it)")
+    g.add_argument("--plot", metavar="FILE.png", default=None,
+                   help="write loss and accuracy curves to a PNG")
+    g.add_argument("--quiet", action="store_true", help="print only the final line")
+    p.set_defaults(func=run)
+
+
+def resolve_recipe(args: argparse.Namespace) -> dict:
+    """The run's settings: the flags given, and the chosen model's defaults for the rest."""
+    model = args.model or "two-layer"
+    recipe = {"model": model, **DEFAULTS[model]}
+    for key in RECIPE_KEYS:
+        value = getattr(args, key)
+        if value is not None and key not in ("model",):
+            recipe[key] = value
+    if args.epochs is not None and args.iters is not None:
+        raise UsageError("give --iters or --epochs, not both")
+    if args.epochs is not None:
+        recipe.pop("iters", None)
+    elif args.iters is not None:
+        recipe.pop("epochs", None)
+    recipe["dataset"] = recipe.get("dataset") or "mnist"
+    recipe["dtype"] = recipe.get("dtype") or (
+        "float64" if recipe["gradient"] == "numerical" else "float32")
+    conv = not flat_input({"model": model})
+    if conv and args.hidden is not None:
+        raise UsageError(f"--hidden applies to two-layer and multi-layer, not --model {model}")
+    if conv and args.activation is not None:
+        raise UsageError(f"--activation applies to two-layer and multi-layer, not --model {model}")
+    if model != "multi-layer" and (args.batchnorm or args.dropout is not None
+                                   or args.weight_decay):
+        raise UsageError("--batchnorm, --dropout and --weight-decay need --model multi-layer")
+    if model == "deep-conv" and args.weight_init_std is not None:
+        raise UsageError("deep-conv uses He initialisation; --weight-init-std does not apply")
+    return recipe
+
+
+MAX_HIDDEN = 10**9
+"""More units than any machine holds; larger sizes would overflow NumPy's shapes."""
+
+
+def hidden_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in str(text).split(",")]
+    except ValueError:
+        raise UsageError(f"--hidden must be sizes like 100,100; got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise UsageError(f"--hidden sizes must be positive, got {text!r}")
+    if max(sizes) > MAX_HIDDEN:
+        raise UsageError(f"--hidden sizes must be at most {MAX_HIDDEN:,}, got {text!r}")
+    return sizes
+
+
+def init_std(text: str) -> float | str:
+    if str(text).lower() in ("he", "relu", "xavier", "sigmoid"):
+        return str(text).lower()
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(
+            f"--weight-init-std must be a number or he, relu, xavier, sigmoid; got {text!r}"
+        ) from None
+    if not 0 < value < float("inf"):
+        raise UsageError(f"--weight-init-std must be positive, got {text}")
+    return value
+
+
+def make_model(recipe: dict, input_size: int, output_size: int,
+               rng: np.random.Generator) -> Net:
+    """Build the recipe's network with the run's generator."""
+    name = recipe["model"]
+    config: dict = {"model": name}
+    if name == "two-layer":
+        sizes = hidden_sizes(recipe["hidden"])
+        if len(sizes) != 1:
+            raise UsageError("two-layer takes one hidden size; use --model multi-layer for more")
+        std = init_std(recipe["weight_init_std"])
+        if isinstance(std, str):
+            raise UsageError("two-layer takes a numeric --weight-init-std (the book's 0.01)")
+        config.update(input_size=input_size, hidden_size=sizes[0], output_size=output_size,
+                      weight_init_std=std, activation=recipe["activation"])
+    elif name == "multi-layer":
+        dropout = recipe.get("dropout")
+        config.update(
+            input_size=input_size, hidden_size_list=hidden_sizes(recipe["hidden"]),
+            output_size=output_size, activation=recipe["activation"],
+            weight_init_std=init_std(recipe["weight_init_std"]),
+            weight_decay_lambda=recipe.get("weight_decay") or 0.0,
+            use_dropout=dropout is not None, dropout_ration=dropout if dropout is not None else 0.5,
+            use_batchnorm=bool(recipe.get("batchnorm")),
+        )
+    elif "weight_init_std" in recipe:
+        config["weight_init_std"] = init_std(recipe["weight_init_std"])
+    return build_model(config, rng=rng, dtype=recipe["dtype"])
+
+
+def load_resume(directory: str) -> dict:
+    """The recipe recorded in a checkpoint folder."""
+    from scratchdl.runtime.checkpoint import CHECKPOINT
+
+    path = Path(directory) / CHECKPOINT
+    if not path.is_file():
+        raise UsageError(f"--resume {directory}: no {path.name} there; "
+                         "train with --checkpoint-dir DIR to make one")
+    header, _ = read_npz(path, CHECKPOINT_FORMAT)
+    recipe = header.get("run")
+    if not isinstance(recipe, dict) or "model" not in recipe:
+        raise ModelFileError(f"{path}: the checkpoint does not record its run settings")
+    return recipe
+
+
+FLAG_DEFAULTS = {"gradient": "backprop", "seed": 0, "weight_decay": 0.0, "batchnorm": False}
+"""Recipe flags whose default is not None (to tell which flags were given)."""
+
+
+def resume_recipe(args: argparse.Namespace) -> dict:
+    """The checkpoint's recipe; --epochs or --iters may extend it, nothing else may change."""
+    given = [k for k in RECIPE_KEYS if k not in ("iters", "epochs")
+             and getattr(args, k) != FLAG_DEFAULTS.get(k)]
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise UsageError(f"--resume reuses the checkpoint's settings; {flags} cannot change "
+                         "them (only --epochs or --iters, to train longer)")
+    recipe = load_resume(args.resume)
+    if args.epochs is not None:
+        recipe.pop("iters", None)
+        recipe["epochs"] = args.epochs
+    elif args.iters is not None:
+        recipe.pop("epochs", None)
+        recipe["iters"] = args.iters
+    return recipe
+
+
+def callbacks_for(recipe: dict, checkpoint_dir: str | None, quiet: bool, comm) -> list:
+    """What `scratchdl train` runs around the book's loop, in the order they must run.
+
+    comm: the run's communicator; several processes train data-parallel
+    (`DataParallel`), and rank 0 alone reports progress.
+    """
+    from scratchdl.runtime import callbacks as cb
+
+    chosen = [cb.DivergenceGuard()]  # before Checkpoint: a blown-up state is never saved
+    if comm.size > 1:
+        chosen.append(DataParallel(recipe["seed"]))
+    if recipe.get("lr_step"):
+        chosen.append(cb.StepDecay(recipe["lr_step"], recipe.get("lr_gamma") or 0.5))
+    chosen.append(cb.BlasThreads(1))  # conv nets hold BLAS to one thread themselves too
+    if flat_input(recipe):  # one core steps a fully connected net; one evaluates
+        chosen.append(cb.BackgroundEvaluation())
+    if checkpoint_dir:
+        chosen.append(cb.Checkpoint(checkpoint_dir, recipe))
+    chosen.append(cb.Interrupt(checkpoint_dir or "scratchdl-checkpoint", recipe))
+    if not quiet and comm.rank == 0:
+        chosen.append(cb.Progress())
+    return chosen
+
+
+def run(args: argparse.Namespace) -> int:
+    comm = communicator(args.distributed)
+    with guarded(comm):  # under mpiexec: a failure on any rank ends the job, in one line
+        return train(args, comm)
+
+
+def train(args: argparse.Namespace, comm) -> int:
+    """The run of `scratchdl train` in this process (one rank of several under MPI:
+    rank 0 alone prints and writes files)."""
+    from scratchdl.data import load_mnist
+    from scratchdl.runtime.checkpoint import load_checkpoint
+
+    lead = comm.rank == 0
+    recipe = resume_recipe(args) if args.resume else resolve_recipe(args)
+    for path in (args.save, args.plot):
+        if path:
+            check_output_path(path)
+    checkpoint_dir = args.checkpoint_dir or args.resume
+    (x_train, t_train), (x_test, t_test) = load_mnist(
+        normalize=True, flatten=flat_input(recipe), dataset=recipe["dataset"],
+        data_dir=recipe.get("data_dir"),
+    )
+    rng = np.random.default_rng(recipe["seed"])
+    model = make_model(recipe, int(np.prod(x_train.shape[1:])), 10, rng)
+    trainer = Trainer(
+        model, x_train, t_train, x_test, t_test,
+        epochs=recipe.get("epochs"), iters=recipe.get("iters"),
+        mini_batch_size=recipe["batch_size"], optimizer=recipe["optimizer"],
+        optimizer_param={"lr": recipe["lr"]}, gradient=recipe["gradient"],
+        evaluate_sample_num_per_epoch=recipe.get("evaluate_sample_num"),
+        eval_every=recipe.get("eval_every"), rng=rng, verbose=False,
+        augment=AUGMENTATIONS[recipe["augment"]] if recipe.get("augment") else None,
+        callbacks=callbacks_for(recipe, checkpoint_dir, args.quiet, comm), comm=comm,
+    )
+    if args.resume:
+        load_checkpoint(trainer, args.resume)
+    processes = f", {comm.size} processes" if comm.size > 1 else ""
+    if not args.quiet and lead:
+        length = (f"{recipe['iters']} iterations" if "iters" in recipe
+                  else f"{recipe['epochs']:g} epochs ({trainer.max_iter} iterations)")
+        print(f"{describe(model)} | {recipe['optimizer']} lr {recipe['lr']:g} | batch "
+              f"{recipe['batch_size']} | {length} | {recipe['gradient']} | {recipe['dtype']} | "
+              f"seed {recipe['seed']} | {recipe['dataset']} | {args.device}"
+              + (f" | resumed at iteration {trainer.current_iter}" if args.resume else "")
+              + (f" | {comm.size} processes (MPI)" if comm.size > 1 else ""), flush=True)
+    train_acc, test_acc = trainer.train()
+    if not lead:
+        return 0
+    if args.save:
+        save_model(model, args.save, hyperparameters=recipe, seed=recipe["seed"],
+                   device=args.device, metrics={"train_acc": train_acc, "test_acc": test_acc,
+                            "iterations": trainer.current_iter})
+    if args.plot:
+        from scratchdl.app.plots import plot_history
+
+        plot_history(trainer.history, args.plot, title=describe(model))
+    print(f"final: train acc {train_acc:.4f}, test acc {test_acc:.4f} "
+          f"({trainer.current_iter} iterations, {format_time(trainer.elapsed)} training + "
+          f"{format_time(trainer.eval_seconds)} evaluation{processes})", flush=True)
+    warn_if_at_chance(test_acc, t_test, recipe)
+    return 0
+
+
+def warn_if_at_chance(test_acc: float, t_test: np.ndarray, recipe: dict) -> None:
+    """A run that ends no better than guessing is not an error, but is said to be one."""
+    classes = int(t_test.max()) + 1
+    if test_acc < 1.5 / classes:
+        print(f"scratchdl: warning: the network did not learn (test acc {test_acc:.4f}, "
+              f"chance is {1 / classes:.2f}); try a smaller learning rate "
+              f"(--lr {recipe['lr'] / 10:g}) or another --weight-init-std", file=sys.stderr,
+              flush=True)
