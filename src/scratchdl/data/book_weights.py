@@ -66,7 +66,7 @@ def sha256_of(path: Path) -> str:
 def _candidates(name: str, data_dir: str | os.PathLike | None) -> list[tuple[str, Path]]:
     """Where to look, in order: (how it was found, path)."""
     found = []
-    for source, root in [("--data-dir", data_dir), ("SCRATCHDL_DATA",
+    for source, root in [("${data_dir}", data_dir), ("SCRATCHDL_DATA",
                                                     os.environ.get("SCRATCHDL_DATA"))]:
         if root:
             found += [(source, Path(root) / FOLDER / name), (source, Path(root) / name)]
@@ -128,6 +128,6 @@ def download_book_weights(w: BookWeights, dest: Path, *,
                             "a writable folder") from None
     raise DownloadError(
         f"could not download {w.name} ({'; '.join(failures)}). Fix: download "
-        f"{BOOK_REPOSITORY}{w.upstream} by hand as {dest}, or point --data-dir (or "
+        f"{BOOK_REPOSITORY}{w.upstream} by hand as {dest}, or point ${{data_dir}} (or "
         f"SCRATCHDL_DATA) at a folder holding {FOLDER}/{w.name}"
     )

@@ -97,7 +97,7 @@ def download_file(
     raise DownloadError(
         f"could not download {f.gz_name} for {ds.name} ({what}{'; '.join(failures)}). "
         f"Fix: download {', '.join(g.gz_name for g in ds.file_list())} by hand from "
-        f"{' or '.join(bases)} into {dest}/, or point --data-dir (or SCRATCHDL_DATA) at "
+        f"{' or '.join(bases)} into {dest}/, or point ${{data_dir}} (or SCRATCHDL_DATA) at "
         f"a folder holding {ds.name}/ with them{', ' + ds.manual_hint if ds.manual_hint else ''}"
     )
 
@@ -108,7 +108,7 @@ def _temp_name(dest: Path, f: DataFile) -> str:
         fd, tmp = tempfile.mkstemp(prefix=f".{f.gz_name}.", suffix=".part", dir=dest)
     except OSError as e:
         raise DataError(
-            f"cannot write to {dest}: {e.strerror or e}; set SCRATCHDL_CACHE or --data-dir "
+            f"cannot write to {dest}: {e.strerror or e}; set SCRATCHDL_CACHE or ${{data_dir}} "
             "to a writable folder"
         ) from None
     os.close(fd)
@@ -134,7 +134,7 @@ def download_dataset(
     except OSError as e:
         raise DataError(
             f"cannot create download folder {dest}: {e.strerror or e}; set SCRATCHDL_CACHE "
-            "or --data-dir to a writable folder"
+            "or ${data_dir} to a writable folder"
         ) from None
     paths = {}
     for kind, f in ds.files.items():
