@@ -17,10 +17,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from scratchdl.data.download import fetch, reason
+from scratchdl.data.download import fetch_first
+from scratchdl.data.idx import ChecksumMismatch
 from scratchdl.data.locations import cache_root
 from scratchdl.data.registry import base_urls
-from scratchdl.runtime.atomic import atomic_path
 from scratchdl.runtime.errors import DataError, DownloadError, UsageError
 
 FOLDER = "book-weights"
@@ -52,10 +52,6 @@ BOOK_WEIGHTS: dict[str, BookWeights] = {w.name: w for w in [
                 "DeepConvNet", "deep-conv", 0.9935),
 ]}
 """The book's published parameter files, by name."""
-
-
-class _Mismatch(Exception):
-    """A downloaded copy whose SHA-256 is not the book's file's."""
 
 
 def sha256_of(path: Path) -> str:
@@ -107,25 +103,17 @@ def download_book_weights(w: BookWeights, dest: Path, *,
                           progress: bool | None = None) -> Path:
     """Download `w` to `dest` from the first mirror whose copy verifies; nothing is left
     under `dest` otherwise."""
-    import requests
-
     progress = sys.stderr.isatty() if progress is None else progress
-    failures = []
-    for url in (base + w.upstream for base in base_urls(mirrors or [BOOK_REPOSITORY])):
-        try:
-            with atomic_path(dest) as tmp:
-                fetch(url, str(tmp), progress, w.name)
-                digest = sha256_of(tmp)
-                if digest != w.sha256:
-                    raise _Mismatch(digest)
-            return dest
-        except requests.RequestException as e:
-            failures.append(f"{url}: {reason(e)}")
-        except _Mismatch:
-            failures.append(f"{url}: checksum mismatch")
-        except OSError as e:
-            raise DataError(f"cannot write {dest}: {e.strerror or e}; set SCRATCHDL_CACHE to "
-                            "a writable folder") from None
+
+    def verify(tmp: Path) -> None:
+        digest = sha256_of(tmp)
+        if digest != w.sha256:
+            raise ChecksumMismatch(f"{w.name}: SHA-256 {digest}, expected {w.sha256}")
+
+    urls = [base + w.upstream for base in base_urls(mirrors or [BOOK_REPOSITORY])]
+    path, failures, _ = fetch_first(urls, dest, verify, progress, w.name)
+    if path is not None:
+        return path
     raise DownloadError(
         f"could not download {w.name} ({'; '.join(failures)}). Fix: download "
         f"{BOOK_REPOSITORY}{w.upstream} by hand as {dest}, or point ${{data_dir}} (or "

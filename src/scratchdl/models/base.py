@@ -151,8 +151,8 @@ class Net:
         """One BLAS thread while layers run that split the batch over worker threads.
 
         Their threads need the cores: BLAS threads woken by the layers between them
-        (an Affine's product) spin on, and make a step 1.6x slower (DeepConvNet).
-        The network holds this itself, so every way of calling it is as fast.
+        (an Affine's product) spin on and slow every step. The network holds this
+        itself, so every way of calling it is as fast.
         """
         return blas_threads(1) if self.splits_batch else NO_CHANGE
 

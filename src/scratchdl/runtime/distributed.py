@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from scratchdl.train import SingleProcess, Trainer
 
 MODES = ("auto", "mpi", "none")
-"""--distributed: auto (MPI when started under mpiexec), mpi (always), none (never)."""
+"""The modes: auto (MPI when started under mpiexec), mpi (always), none (never)."""
 
 
 RANK_VARIABLES = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
