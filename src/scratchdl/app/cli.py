@@ -22,7 +22,8 @@ COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "
 
 EXTRAS = {"gpu": 'pip install -e ".[gpu]" (CuPy for CUDA 13; for CUDA 12: '
                  'pip install "cupy-cuda12x[ctk]")',
-          "mpi": 'pip install -e ".[mpi]" (mpi4py and MPICH)'}
+          "mpi": 'pip install -e ".[mpi]" (mpi4py and MPICH)',
+          "web": 'pip install -e ".[web]"'}
 """How to install an optional feature, from the checkout the README installs."""
 
 

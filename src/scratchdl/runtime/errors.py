@@ -15,7 +15,7 @@ ARGUMENT = re.compile(r"\$\{(\w+)(?::([^}]*))?\}")
 """`${name}` or `${name:value}` in a message."""
 
 PACKAGES = {"gpu": 'pip install "cupy-cuda13x[ctk]" (for CUDA 12: "cupy-cuda12x[ctk]")',
-            "mpi": "pip install mpi4py mpich"}
+            "mpi": "pip install mpi4py mpich", "web": "pip install starlette uvicorn"}
 """What `${extra:NAME}` asks for: the packages of an optional feature."""
 
 
