@@ -12,6 +12,13 @@ import numpy as np
 from scratchdl.app import cli
 from scratchdl.io import HEADER
 from scratchdl.runtime.backend import to_numpy
+from scratchdl.runtime.threads import controller
+
+
+def default_blas_threads() -> int:
+    """How many threads BLAS uses now (1 if there is no BLAS)."""
+    pools = controller().select(user_api="blas").info()
+    return max((p["num_threads"] for p in pools), default=1)
 
 
 def host(a) -> np.ndarray:

@@ -15,7 +15,8 @@ import argparse
 import numpy as np
 
 from scratchdl.app.commands.common import flat_input
-from scratchdl.app.commands.train import DEFAULTS, callbacks_for, make_model
+from scratchdl.app.commands.train import callbacks_for
+from scratchdl.app.recipe import make_model, resolve
 from scratchdl.data import load_mnist
 from scratchdl.layers import Dropout
 from scratchdl.runtime.distributed import MPICommunicator, checksum, communicator, guarded
@@ -47,14 +48,9 @@ def main() -> None:
     args = parser.parse_args()
     comm = communicator("auto")
     with guarded(comm):
-        recipe = {"model": args.model, **DEFAULTS[args.model], "iters": args.iters, "seed": 0,
-                  "dtype": "float64", "gradient": args.gradient, "dropout": args.dropout,
-                  "batchnorm": args.batchnorm}
-        recipe.pop("epochs", None)
-        if args.hidden:
-            recipe["hidden"] = args.hidden
-        if args.model == "multi-layer":
-            recipe["activation"] = "relu"
+        recipe = resolve({"model": args.model, "iters": args.iters, "dtype": "float64",
+                          "gradient": args.gradient, "dropout": args.dropout,
+                          "batchnorm": args.batchnorm or None, "hidden": args.hidden})
         (x_train, t_train), (x_test, t_test) = load_mnist(flatten=flat_input(recipe))
         rng = np.random.default_rng(0)
         net = make_model(recipe, 784, 10, rng)

@@ -22,11 +22,17 @@ import numpy as np
 import pytest
 from helpers import arrays_of, header_of, host, run_cli
 
+from scratchdl.app.cli import as_flag
 from scratchdl.io import HEADER, model_arrays
 from scratchdl.models import TwoLayerNet
-from scratchdl.runtime.callbacks import Checkpoint, Interrupt, Interrupted
-from scratchdl.runtime.checkpoint import CHECKPOINT, load_checkpoint
-from scratchdl.runtime.errors import ModelFileError
+from scratchdl.runtime.checkpoint import (
+    CHECKPOINT,
+    Checkpoint,
+    Interrupt,
+    Interrupted,
+    load_checkpoint,
+)
+from scratchdl.runtime.errors import ModelFileError, spelling_arguments
 from scratchdl.train import Trainer
 
 ITERS = 300
@@ -149,7 +155,9 @@ def test_ctrl_c_in_process_without_checkpoint_dir(mnist, tmp_path, monkeypatch):
     with pytest.raises(Interrupted) as info:
         interrupted.train()
     assert info.value.exit_code == 130
-    assert "resume with `scratchdl train --resume scratchdl-checkpoint`" in str(info.value)
+    assert "resume with load_checkpoint(trainer, 'scratchdl-checkpoint')" in str(info.value)
+    with spelling_arguments(as_flag):  # as the command line says it
+        assert "resume with `scratchdl train --resume scratchdl-checkpoint`" in str(info.value)
     assert signal.getsignal(signal.SIGINT) is handler
     assert header_of(tmp_path / "scratchdl-checkpoint" / CHECKPOINT)["iteration"] == 45
 

@@ -80,7 +80,7 @@ def test_simple_conv_net_gradient():
     check_model_gradient(model, rng.standard_normal((4, 2, 7, 7)), np.array([0, 1, 2, 1]))
 
 
-def test_deep_conv_net_gradient_with_frozen_dropout():
+def test_deep_conv_net_gradient_with_held_dropout():
     def conv(n, pad=1):
         return {"filter_num": n, "filter_size": 3, "pad": pad, "stride": 1}
 
@@ -93,7 +93,7 @@ def test_deep_conv_net_gradient_with_frozen_dropout():
     model.predict(x, train=True)
     for layer in model.layers:
         if isinstance(layer, Dropout):
-            layer.frozen = True
+            layer.hold_mask = True
     check_model_gradient(model, x, t)
 
 

@@ -177,7 +177,7 @@ def test_all_mirrors_down_gives_manual_steps(isolated):
         load_mnist(dataset=ds, progress=False)
     msg = str(e.value)
     for part in ["cannot connect", "by hand", ds.mirrors[0] + "train-images-idx3-ubyte.gz",
-                 ds.mirrors[1], str(isolated / "tiny"), "--data-dir", "SCRATCHDL_DATA"]:
+                 ds.mirrors[1], str(isolated / "tiny"), "data_dir", "SCRATCHDL_DATA"]:
         assert part in msg
     assert "\n" not in msg and cached_names(isolated) == []
 

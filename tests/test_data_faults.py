@@ -18,7 +18,7 @@ import scratchdl.data.locations
 import scratchdl.data.mnist
 from scratchdl.app.cli import main
 from scratchdl.data import DATASETS, KINDS, DataFile, Dataset, load_mnist
-from scratchdl.runtime.errors import DataError, UsageError
+from scratchdl.runtime.errors import DataError, UsageError, render
 
 NAMES = [f.name for f in DATASETS["mnist"].file_list()]
 
@@ -84,7 +84,7 @@ def test_lookup_order(env, monkeypatch):
     loc = scratchdl.data.locate(ds, env / "empty")
     assert loc.source == "SCRATCHDL_DATA"
     make_tiny(env / "arg" / "tiny")
-    assert scratchdl.data.locate(ds, env / "arg").source == "--data-dir"
+    assert render(scratchdl.data.locate(ds, env / "arg").source) == "data_dir"
     monkeypatch.delenv("SCRATCHDL_DATA")
     make_tiny(env / "debian" / "tiny")
     assert scratchdl.data.locate(ds).source == "Debian's datasets folder"
@@ -127,7 +127,7 @@ def test_data_dir_vanishing(env, monkeypatch):
     shutil.rmtree(env / "data")
     with pytest.raises(DataError, match="from SCRATCHDL_DATA.* does not exist"):
         load_mnist(dataset=ds)
-    with pytest.raises(DataError, match="from --data-dir.* does not exist"):
+    with pytest.raises(DataError, match="from data_dir.* does not exist"):
         load_mnist(dataset=ds, data_dir=env / "gone")
 
 

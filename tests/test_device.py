@@ -22,6 +22,7 @@ from scratchdl.layers import Dropout
 from scratchdl.models import MultiLayerNetExtend, TwoLayerNet
 from scratchdl.runtime import backend
 from scratchdl.runtime.backend import asarray, to_numpy, xp
+from scratchdl.runtime.errors import UsageError
 from scratchdl.train import Trainer
 
 COMMANDS = {
@@ -145,6 +146,15 @@ def test_gpu_without_cupy_says_so_in_one_line(command, monkeypatch, capsys):
         'scratchdl: error: --device gpu needs CuPy, which is not installed: pip install -e '
         '".[gpu]" (CuPy for CUDA 13; for CUDA 12: pip install "cupy-cuda12x[ctk]")']
     assert not backend.on_gpu()
+
+
+def test_gpu_without_cupy_from_python_names_packages_not_flags(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    with pytest.raises(UsageError) as info:
+        backend.use_device("gpu")
+    assert str(info.value) == ('device=gpu needs CuPy, which is not installed: pip install '
+                               '"cupy-cuda13x[ctk]" (for CUDA 12: "cupy-cuda12x[ctk]")')
+    assert "--" not in str(info.value)
 
 
 def test_gpu_without_a_cuda_device_says_so_in_one_line(fake_gpu, monkeypatch, capsys):

@@ -255,7 +255,7 @@ def test_asking_for_mpi_without_mpi4py_says_what_to_install(monkeypatch, capsys)
     code, _, err = run_cli(["train", "--distributed", "mpi"], capsys)
     assert code == 2
     assert err.splitlines() == ["scratchdl: error: --distributed mpi needs mpi4py; install it "
-                                "with `pip install 'scratchdl[mpi]'` (mpi4py and MPICH)"]
+                                'with pip install -e ".[mpi]" (mpi4py and MPICH)']
     monkeypatch.setenv("PMI_RANK", "0")  # as mpiexec sets it
     code, _, err = run_cli(["train"], capsys)
     assert code == 2 and err.startswith("scratchdl: error: started by mpiexec needs mpi4py; ")

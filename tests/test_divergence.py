@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from helpers import run_cli
 
+from scratchdl.app.cli import as_flag
 from scratchdl.io import HEADER, model_arrays
 from scratchdl.models import TwoLayerNet
-from scratchdl.runtime.callbacks import Checkpoint, DivergenceGuard
-from scratchdl.runtime.checkpoint import CHECKPOINT
-from scratchdl.runtime.errors import DivergenceError
+from scratchdl.runtime.callbacks import DivergenceGuard
+from scratchdl.runtime.checkpoint import CHECKPOINT, Checkpoint
+from scratchdl.runtime.errors import DivergenceError, spelling_arguments
 from scratchdl.train import Trainer
 
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -81,7 +82,7 @@ def test_nonfinite_loss_stops_before_the_update(bad, mnist):
     with pytest.raises(DivergenceError) as info:
         trainer.train()
     assert str(info.value) == (f"training diverged at iteration 12: the loss became {bad}; "
-                               "try a smaller learning rate (--lr 0.05)")
+                               "try a smaller learning rate (lr=0.05)")
     assert info.value.exit_code == 1
     after = model_arrays(net)
     assert all(np.array_equal(after[k], before[k]) for k in before)
@@ -185,5 +186,8 @@ def test_the_message_suggests_a_rate_when_none_was_given(mnist):
     assert trainer.optimizer.lr == 0.01
     net.params["W1"][0, 0] = np.nan
     with pytest.raises(DivergenceError, match=r"^training diverged at iteration 1: the loss "
-                       r"became nan; try a smaller learning rate \(--lr 0.001\)$"):
+                       r"became nan; try a smaller learning rate \(lr=0.001\)$") as info:
         trainer.train()
+    assert "--" not in str(info.value)  # the library speaks of arguments, not flags
+    with spelling_arguments(as_flag):  # the command line's spelling of the same error
+        assert str(info.value).endswith("try a smaller learning rate (--lr 0.001)")

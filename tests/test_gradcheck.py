@@ -76,7 +76,7 @@ def test_dropout_mask_shared_and_flag_restored(mnist):
                                 rng=0, dtype=np.float64)
     report = gradient_check(model, x[:4].astype(np.float64), t[:4])
     assert max(largest for _, largest, _ in report.values()) < 1e-6
-    assert all(not layer.frozen for layer in model.layers if isinstance(layer, Dropout))
+    assert all(not layer.hold_mask for layer in model.layers if isinstance(layer, Dropout))
 
 
 @pytest.mark.parametrize("args, message", [

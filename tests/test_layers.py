@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from helpers import assert_close, assert_equal, host
 
+from scratchdl.engines.activations import FastSigmoid
 from scratchdl.gradient import numerical_gradient
 from scratchdl.layers import (
     Affine,
@@ -46,6 +47,22 @@ def test_relu_and_sigmoid(seed):
     x[np.abs(x) < 1e-3] = 0.5  # keep away from ReLU's kink
     check_layer(Relu(), asarray(x), rng)
     check_layer(Sigmoid(), asarray(x), rng)
+    check_layer(FastSigmoid(), asarray(x), rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_engines_sigmoid_is_the_books(dtype):
+    """0.5 (1 + tanh(x / 2)) against the book's 1 / (1 + exp(-x)): within two ulps of 1
+    everywhere, from the saturated ends to 0, and the same backward for the same output."""
+    x = np.concatenate([np.linspace(-60, 60, 100_001), [-1000.0, 0.0, 1000.0]]).astype(dtype)
+    book, fast = Sigmoid(), FastSigmoid()
+    y_book, y_fast = host(book.forward(asarray(x))), host(fast.forward(asarray(x)))
+    assert y_fast.dtype == y_book.dtype == dtype
+    assert np.abs(y_fast - y_book).max() <= 2 * np.finfo(dtype).eps
+    assert y_fast[-3:].tolist() == y_book[-3:].tolist() == [0.0, 0.5, 1.0]
+    dout = asarray(np.ones_like(x))
+    fast.out = book.out
+    assert np.array_equal(host(fast.backward(dout)), host(book.backward(dout)))
 
 
 @pytest.mark.parametrize("shape", [(5, 7), (3, 2, 4), (2, 1, 3, 3)])
@@ -101,12 +118,12 @@ def test_dropout_masks_follow_the_seed_and_change_every_step():
     assert not np.array_equal(masks[0], masks[1])
 
 
-def test_dropout_frozen_mask_gradient():
+def test_dropout_held_mask_gradient():
     rng = np.random.default_rng(0)
     layer = Dropout(0.5, rng=rng)
     x = asarray(rng.standard_normal((4, 5)))
     layer.forward(x)
-    layer.frozen = True
+    layer.hold_mask = True
     check_layer(layer, x, rng)
 
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from scratchdl.engines.numgrad import numerical_gradient, series
 from scratchdl.functions import DELTA
-from scratchdl.gradient import H
-from scratchdl.layers import Affine, Layer, Relu, Sigmoid
+from scratchdl.gradient import h
+from scratchdl.layers import Affine, Dropout, Layer, Relu, Sigmoid
 from scratchdl.models import MultiLayerNet, MultiLayerNetExtend, Net, SimpleConvNet, TwoLayerNet
 from scratchdl.runtime.backend import asarray
 
@@ -36,12 +36,12 @@ def naive_at(model: Net, x, t, name: str, indices) -> np.ndarray:
     out = []
     for idx in indices:
         old = p[idx].copy()
-        p[idx] = old + H
+        p[idx] = old + h
         plus = model.loss(x, t, train=True)
-        p[idx] = old - H
+        p[idx] = old - h
         minus = model.loss(x, t, train=True)
         p[idx] = old
-        out.append((plus - minus) / (2 * H))
+        out.append((plus - minus) / (2 * h))
     return np.array(out)
 
 
@@ -57,11 +57,11 @@ def sparse_inputs(rng, n: int, d: int, density: float = 0.3) -> np.ndarray:
     return rng.random((n, d)) * (rng.random((n, d)) < density)
 
 
-def freeze_dropout(model: Net, x, t) -> None:
+def hold_dropout_masks(model: Net, x, t) -> None:
     """Draw the dropout masks once and hold them, so the naive method can be compared."""
     for layer in model.layers:
-        if hasattr(layer, "frozen"):
-            layer.frozen = True
+        if isinstance(layer, Dropout):
+            layer.hold_mask = True
     model.loss(x, t, train=True)
 
 
@@ -92,7 +92,7 @@ def test_matches_naive_on_small_nets(kind, batch):
     rng = np.random.default_rng(batch)
     model = SMALL_MODELS[kind]()
     x, t = sparse_inputs(rng, batch, 30), rng.integers(0, 6, batch)
-    freeze_dropout(model, x, t)
+    hold_dropout_masks(model, x, t)
     assert max_diff(numerical_gradient(model, x, t), naive(model, x, t)) <= TOL
 
 
@@ -255,12 +255,12 @@ def test_state_is_restored_and_loss_kept():
     for layer, (mean, var) in zip(bn, before, strict=True):
         assert_equal(layer.running_mean, mean)
         assert_equal(layer.running_var, var)
-    dropouts = [layer for layer in model.layers if hasattr(layer, "frozen")]
-    assert dropouts and not any(layer.frozen for layer in dropouts)
+    dropouts = [layer for layer in model.layers if isinstance(layer, Dropout)]
+    assert dropouts and not any(layer.hold_mask for layer in dropouts)
     # The engine drew one mask per dropout layer and held it: differencing with that
     # mask held gives the same numbers, and the kept loss is the loss with it.
     for layer in dropouts:
-        layer.frozen = True
+        layer.hold_mask = True
     assert model.last_loss == pytest.approx(model.loss(x, t, train=True), abs=1e-12)
     assert max_diff(grads, naive(model, x, t)) <= TOL
 
@@ -399,3 +399,18 @@ def test_activation_after_the_last_affine(Last):
     model.add(Last())
     x, t = sparse_inputs(rng, 5, 12), rng.integers(0, 4, 5)
     assert max_diff(numerical_gradient(model, x, t), naive(model, x, t)) <= TOL
+
+
+def test_each_numerical_gradient_draws_its_own_dropout_mask():
+    """Like backprop, every numerical gradient (a training step) draws new dropout masks,
+    from the model's generator, and holds them only while it differences."""
+    model = MultiLayerNetExtend(20, [6], 3, use_dropout=True, dropout_ration=0.5, rng=0)
+    x = np.random.default_rng(1).random((5, 20))
+    t = np.array([0, 1, 2, 0, 1])
+    dropout = next(layer for layer in model.layers if isinstance(layer, Dropout))
+    masks = []
+    for _ in range(3):
+        model.numerical_gradient(x, t)
+        masks.append(host(dropout.mask).copy())
+        assert not dropout.hold_mask
+    assert not np.array_equal(masks[0], masks[1]) and not np.array_equal(masks[1], masks[2])

@@ -6,12 +6,13 @@ import time
 
 import numpy as np
 import pytest
+from helpers import default_blas_threads
 from threadpoolctl import threadpool_info
 
 from scratchdl.engines.convolution import FastConvolution
 from scratchdl.engines.pooling import FastPooling
 from scratchdl.runtime.errors import UsageError
-from scratchdl.runtime.threads import blas_threads, default_blas_threads, parallel_map, workers
+from scratchdl.runtime.threads import blas_threads, parallel_map, workers
 
 
 def blas_counts() -> list[int]:

@@ -5,20 +5,13 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
-from helpers import assert_close, assert_equal, host
+from helpers import assert_close, assert_equal, default_blas_threads, host
 
 from scratchdl.app.cli import main
 from scratchdl.io import CHECKPOINT_FORMAT, load_model, read_npz
 from scratchdl.models import MultiLayerNetExtend, TwoLayerNet
-from scratchdl.runtime.callbacks import (
-    BackgroundEvaluation,
-    BlasThreads,
-    Checkpoint,
-    Progress,
-    StepDecay,
-)
-from scratchdl.runtime.checkpoint import CHECKPOINT
-from scratchdl.runtime.threads import default_blas_threads
+from scratchdl.runtime.callbacks import BackgroundEvaluation, BlasThreads, Progress, StepDecay
+from scratchdl.runtime.checkpoint import CHECKPOINT, Checkpoint
 from scratchdl.train import Trainer
 
 ALL = default_blas_threads()

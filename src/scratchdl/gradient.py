@@ -8,23 +8,25 @@ element by +-h, evaluate f, restore. Training uses the fast engine in
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from scratchdl.layers import Dropout
 from scratchdl.runtime.backend import to_numpy
 
 if TYPE_CHECKING:
     from scratchdl.models.base import Net
 
-H = 1e-4
-"""The book's step for central differences."""
+h = 1e-4
+"""The book's step for central differences (`h = 1e-4 # 0.0001`)."""
 
 
 def numerical_diff(f: Callable[[float], float], x: float) -> float:
     """(f(x + h) - f(x - h)) / 2h with h = 1e-4."""
-    return (f(x + H) - f(x - H)) / (2 * H)
+    return (f(x + h) - f(x - h)) / (2 * h)
 
 
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
@@ -38,11 +40,11 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.nd
     grad = np.zeros_like(x)
     for idx in np.ndindex(x.shape):
         tmp_val = x[idx].copy()
-        x[idx] = tmp_val + H
+        x[idx] = tmp_val + h
         fxh1 = f(x)
-        x[idx] = tmp_val - H
+        x[idx] = tmp_val - h
         fxh2 = f(x)
-        grad[idx] = (fxh1 - fxh2) / (2 * H)
+        grad[idx] = (fxh1 - fxh2) / (2 * h)
         x[idx] = tmp_val
     return grad
 
@@ -71,22 +73,39 @@ def gradient_check(model: Net, x, t) -> dict[str, tuple[float, float, float]]:
     """The book's gradient check: backprop vs numerical gradient, for every parameter.
 
     Returns name -> (mean |difference|, max |difference|, max |backprop gradient|).
-    Every Dropout layer is frozen meanwhile: backprop draws the mask, the numerical
-    gradient reuses it.
+    Both are taken as `held_for_differences` holds the model: in float64, the Dropout
+    masks drawn by backprop's forward pass reused by the numerical gradient.
     """
-    dropouts = [layer for layer in model.layers if hasattr(layer, "frozen")]
-    previous = [layer.frozen for layer in dropouts]
-    for layer in dropouts:
-        layer.frozen, layer.mask = True, None
-    try:
+    with held_for_differences(model):
         grad_backprop = model.gradient(x, t)
         grad_numerical = model.numerical_gradient(x, t)
-    finally:
-        for layer, frozen in zip(dropouts, previous, strict=True):
-            layer.frozen = frozen
     report = {}
     for name in model.params:
         diff = np.abs(to_numpy(grad_backprop[name]) - to_numpy(grad_numerical[name]))
         report[name] = (float(diff.mean()), float(diff.max()),
                         float(np.abs(to_numpy(grad_backprop[name])).max()))
     return report
+
+
+@contextmanager
+def held_for_differences(model: Net) -> Iterator[None]:
+    """The model as central differences need it, put back afterwards: parameters in
+    float64, each Dropout mask drawn by the next forward pass and then held, batch
+    normalization's running statistics as they were."""
+    originals = {name: p for name, p in model.params.items() if p.dtype != np.float64}
+    dropouts = [layer for layer in model.layers if isinstance(layer, Dropout)]
+    saved = [(layer, {a: getattr(layer, a) for a in ("running_mean", "running_var", "hold_mask")
+                      if hasattr(layer, a)}) for layer in model.layers]
+    try:
+        for name, p in originals.items():
+            model.params[name] = p.astype(np.float64)
+        for layer in dropouts:
+            if not layer.hold_mask:  # a mask held already (gradient_check) stays
+                layer.hold_mask, layer.mask = True, None
+        yield
+    finally:
+        for name, p in originals.items():
+            model.params[name] = p
+        for layer, attrs in saved:
+            for a, value in attrs.items():
+                setattr(layer, a, value)

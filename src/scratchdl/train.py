@@ -22,11 +22,11 @@ import numpy as np
 from scratchdl.models import Net
 from scratchdl.optim import get_optimizer
 from scratchdl.runtime.backend import asarray, xp
+from scratchdl.runtime.callbacks import Progress
 from scratchdl.runtime.errors import DivergenceError, UsageError
-from scratchdl.runtime.progress import Progress, format_time
 from scratchdl.runtime.threads import even_slices
 
-__all__ = ["GRADIENTS", "History", "SingleProcess", "Trainer", "format_time"]
+__all__ = ["GRADIENTS", "History", "SingleProcess", "Trainer"]
 
 GRADIENTS = ("backprop", "numerical")
 
@@ -95,7 +95,7 @@ class Trainer:
             raise UsageError(f"batch size must be between 1 and the training set size "
                              f"{train_size}, got {mini_batch_size}")
         if (epochs is None) == (iters is None):
-            raise UsageError("give exactly one of epochs or iters")
+            raise UsageError("give exactly one of ${epochs} or ${iters}")
         if (iters is not None and iters < 1) or (epochs is not None and not epochs > 0):
             raise UsageError(f"the number of iterations/epochs must be positive, got "
                              f"{iters if iters is not None else epochs}")
@@ -265,7 +265,7 @@ class Trainer:
         if self.last_checkpoint is not None and self.last_checkpoint.exists():
             kept = f"; the last good checkpoint is kept in {self.last_checkpoint.parent}"
         return DivergenceError(f"training diverged at iteration {i + 1}: {what}; try a smaller "
-                               f"learning rate (--lr {self.optimizer.lr / 10:g}){kept}")
+                               f"learning rate (${{lr:{self.optimizer.lr / 10:g}}}){kept}")
 
     def sync(self) -> None:
         """Let callbacks finish work in flight (a background evaluation) before the

@@ -256,7 +256,7 @@ def test_serve_without_the_extra_says_what_to_install(served_model, capsys, monk
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     code, out, err = run_cli(["serve", served_model], capsys)
     assert code == 2 and out == "" and len(err.splitlines()) == 1
-    assert 'pip install "scratchdl[web]"' in err
+    assert 'pip install -e ".[web]"' in err
 
 
 def test_serve_a_bad_model_file(tmp_path, capsys):

@@ -14,11 +14,28 @@ import sys
 from scratchdl import __version__
 from scratchdl.runtime.backend import use_device
 from scratchdl.runtime.distributed import fail_at_start
-from scratchdl.runtime.errors import ScratchdlError, one_line
+from scratchdl.runtime.errors import ScratchdlError, one_line, spelling_arguments
 
 COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show",
             "import_book", "serve"]
 """Modules of `scratchdl.app.commands`, each with `add_parser(subparsers)`."""
+
+EXTRAS = {"gpu": 'pip install -e ".[gpu]" (CuPy for CUDA 13; for CUDA 12: '
+                 'pip install "cupy-cuda12x[ctk]")',
+          "mpi": 'pip install -e ".[mpi]" (mpi4py and MPICH)',
+          "web": 'pip install -e ".[web]"'}
+"""How to install an optional feature, from the checkout the README installs."""
+
+
+def as_flag(name: str, value: str | None) -> str:
+    """An argument named in an error message, as its flag: batch_size -> `--batch-size`, with
+    a value to try `--lr 0.01`; an optional feature by its install command."""
+    if name == "extra":
+        return EXTRAS[value]
+    if name == "resume" and value is not None:
+        return f"`scratchdl train --resume {value}`"
+    flag = "--" + name.replace("_", "-")
+    return flag if value is None else f"{flag} {value}"
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return run(argv)
+        with spelling_arguments(as_flag):
+            return run(argv)
     except BrokenPipeError:  # the reader went away (`scratchdl ... | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

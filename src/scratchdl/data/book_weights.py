@@ -17,10 +17,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from scratchdl.data.download import fetch, reason
+from scratchdl.data.download import fetch_first
+from scratchdl.data.idx import ChecksumMismatch
 from scratchdl.data.locations import cache_root
 from scratchdl.data.registry import base_urls
-from scratchdl.runtime.atomic import atomic_path
 from scratchdl.runtime.errors import DataError, DownloadError, UsageError
 
 FOLDER = "book-weights"
@@ -54,10 +54,6 @@ BOOK_WEIGHTS: dict[str, BookWeights] = {w.name: w for w in [
 """The book's published parameter files, by name."""
 
 
-class _Mismatch(Exception):
-    """A downloaded copy whose SHA-256 is not the book's file's."""
-
-
 def sha256_of(path: Path) -> str:
     """The SHA-256 of a file (a few MB at most), as hex."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -66,7 +62,7 @@ def sha256_of(path: Path) -> str:
 def _candidates(name: str, data_dir: str | os.PathLike | None) -> list[tuple[str, Path]]:
     """Where to look, in order: (how it was found, path)."""
     found = []
-    for source, root in [("--data-dir", data_dir), ("SCRATCHDL_DATA",
+    for source, root in [("${data_dir}", data_dir), ("SCRATCHDL_DATA",
                                                     os.environ.get("SCRATCHDL_DATA"))]:
         if root:
             found += [(source, Path(root) / FOLDER / name), (source, Path(root) / name)]
@@ -107,27 +103,19 @@ def download_book_weights(w: BookWeights, dest: Path, *,
                           progress: bool | None = None) -> Path:
     """Download `w` to `dest` from the first mirror whose copy verifies; nothing is left
     under `dest` otherwise."""
-    import requests
-
     progress = sys.stderr.isatty() if progress is None else progress
-    failures = []
-    for url in (base + w.upstream for base in base_urls(mirrors or [BOOK_REPOSITORY])):
-        try:
-            with atomic_path(dest) as tmp:
-                fetch(url, str(tmp), progress, w.name)
-                digest = sha256_of(tmp)
-                if digest != w.sha256:
-                    raise _Mismatch(digest)
-            return dest
-        except requests.RequestException as e:
-            failures.append(f"{url}: {reason(e)}")
-        except _Mismatch:
-            failures.append(f"{url}: checksum mismatch")
-        except OSError as e:
-            raise DataError(f"cannot write {dest}: {e.strerror or e}; set SCRATCHDL_CACHE to "
-                            "a writable folder") from None
+
+    def verify(tmp: Path) -> None:
+        digest = sha256_of(tmp)
+        if digest != w.sha256:
+            raise ChecksumMismatch(f"{w.name}: SHA-256 {digest}, expected {w.sha256}")
+
+    urls = [base + w.upstream for base in base_urls(mirrors or [BOOK_REPOSITORY])]
+    path, failures, _ = fetch_first(urls, dest, verify, progress, w.name)
+    if path is not None:
+        return path
     raise DownloadError(
         f"could not download {w.name} ({'; '.join(failures)}). Fix: download "
-        f"{BOOK_REPOSITORY}{w.upstream} by hand as {dest}, or point --data-dir (or "
+        f"{BOOK_REPOSITORY}{w.upstream} by hand as {dest}, or point ${{data_dir}} (or "
         f"SCRATCHDL_DATA) at a folder holding {FOLDER}/{w.name}"
     )

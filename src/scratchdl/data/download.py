@@ -9,16 +9,15 @@ decompressed SHA-256 is checked, and only then is it renamed into place.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from scratchdl.data.idx import ChecksumMismatch, read_idx
 from scratchdl.data.locations import cache_root, find_file
 from scratchdl.data.registry import DataFile, Dataset, get_dataset, mirrors_for
-from scratchdl.runtime.atomic import remove_stale
+from scratchdl.runtime.atomic import atomic_path
 from scratchdl.runtime.errors import DataError, DownloadError
 
 TIMEOUT_S = 30
@@ -54,6 +53,37 @@ def reason(exc: Exception) -> str:
     return "download interrupted"
 
 
+def fetch_first(urls: list[str], dest: Path, verify: Callable[[Path], object],
+                progress: bool, label: str, suffix: str = ".tmp",
+                ) -> tuple[Path | None, list[str], int]:
+    """Download `dest` from the first of `urls` whose file `verify` accepts (it raises
+    ChecksumMismatch or DataError otherwise); a file that fails never takes the name.
+
+    Returns (dest, or None if every URL failed; what failed at each URL; how many of them
+    served a file whose checksum did not match).
+    """
+    import requests
+
+    failures, mismatches = [], 0
+    for url in urls:
+        try:
+            with atomic_path(dest, suffix=suffix) as tmp:
+                fetch(url, str(tmp), progress, label)
+                verify(tmp)
+            return dest, failures, mismatches
+        except requests.RequestException as e:
+            failures.append(f"{url}: {reason(e)}")
+        except ChecksumMismatch:
+            mismatches += 1
+            failures.append(f"{url}: checksum mismatch")
+        except DataError:
+            failures.append(f"{url}: damaged file")
+        except OSError as e:
+            raise DataError(f"cannot write {dest}: {e.strerror or e}; set SCRATCHDL_CACHE or "
+                            "${data_dir} to a writable folder") from None
+    return None, failures, mismatches
+
+
 def download_file(
     dataset: str | Dataset,
     f: DataFile,
@@ -66,54 +96,22 @@ def download_file(
 
     Raises DownloadError (checksum mismatch, or every mirror down) with the manual steps.
     """
-    import requests
-
     ds = get_dataset(dataset)
     progress = sys.stderr.isatty() if progress is None else progress
     bases = mirrors_for(ds, mirrors)
     urls = [base + f.gz_name for base in bases]
-    failures, mismatches = [], 0
-    for url in urls:
-        tmp = _temp_name(dest, f)
-        try:
-            fetch(url, tmp, progress, f.gz_name)
-            read_idx(tmp, sha256=f.sha256)
-            os.replace(tmp, dest / f.gz_name)
-            remove_stale(dest, f.gz_name, ".part")
-            return dest / f.gz_name
-        except requests.RequestException as e:
-            failures.append(f"{url}: {reason(e)}")
-        except ChecksumMismatch:
-            mismatches += 1
-            failures.append(f"{url}: checksum mismatch")
-        except DataError:
-            failures.append(f"{url}: damaged file")
-        except OSError as e:
-            raise DataError(f"cannot write {dest / f.gz_name}: {e.strerror or e}") from None
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    path, failures, mismatches = fetch_first(
+        urls, dest / f.gz_name, lambda tmp: read_idx(tmp, sha256=f.sha256), progress,
+        f.gz_name, suffix=".part")
+    if path is not None:
+        return path
     what = "checksum mismatch on every mirror; " if mismatches == len(urls) else ""
     raise DownloadError(
         f"could not download {f.gz_name} for {ds.name} ({what}{'; '.join(failures)}). "
         f"Fix: download {', '.join(g.gz_name for g in ds.file_list())} by hand from "
-        f"{' or '.join(bases)} into {dest}/, or point --data-dir (or SCRATCHDL_DATA) at "
+        f"{' or '.join(bases)} into {dest}/, or point ${{data_dir}} (or SCRATCHDL_DATA) at "
         f"a folder holding {ds.name}/ with them{', ' + ds.manual_hint if ds.manual_hint else ''}"
     )
-
-
-def _temp_name(dest: Path, f: DataFile) -> str:
-    """A fresh hidden temp file in `dest`, never taken for data (its name is not NAME.gz)."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{f.gz_name}.", suffix=".part", dir=dest)
-    except OSError as e:
-        raise DataError(
-            f"cannot write to {dest}: {e.strerror or e}; set SCRATCHDL_CACHE or --data-dir "
-            "to a writable folder"
-        ) from None
-    os.close(fd)
-    os.chmod(tmp, 0o644)
-    return tmp
 
 
 def download_dataset(
@@ -134,7 +132,7 @@ def download_dataset(
     except OSError as e:
         raise DataError(
             f"cannot create download folder {dest}: {e.strerror or e}; set SCRATCHDL_CACHE "
-            "or --data-dir to a writable folder"
+            "or ${data_dir} to a writable folder"
         ) from None
     paths = {}
     for kind, f in ds.files.items():

@@ -37,7 +37,7 @@ MAX_BYTES = np.iinfo(np.intp).max
 
 
 class ChecksumMismatch(DataError):
-    """The decompressed IDX bytes do not have the expected SHA-256."""
+    """A file's content (an IDX file's decompressed bytes) does not have the expected SHA-256."""
 
 
 def _open(path: Path):

@@ -38,7 +38,8 @@ def find_file(folder: Path, f: DataFile) -> Path | None:
 
 @dataclass(frozen=True)
 class Location:
-    """A folder holding (some of) a data set's files; `source` says how it was found."""
+    """A folder holding (some of) a data set's files; `source` says how it was found (the
+    argument `${data_dir}`, an environment variable, the cache or Debian's folder)."""
 
     dataset: Dataset
     folder: Path
@@ -60,7 +61,7 @@ class Location:
 
 
 def _search_path(ds: Dataset, data_dir: str | os.PathLike | None) -> Iterator[tuple[str, Path]]:
-    explicit = [("--data-dir", data_dir), ("SCRATCHDL_DATA", os.environ.get("SCRATCHDL_DATA"))]
+    explicit = [("${data_dir}", data_dir), ("SCRATCHDL_DATA", os.environ.get("SCRATCHDL_DATA"))]
     for source, root in explicit:
         if not root:
             continue

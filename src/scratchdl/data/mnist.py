@@ -3,18 +3,16 @@
 The first use of a set of files checks their decompressed SHA-256 and writes the
 arrays to `<cache>/npz/<dataset>-<key>.npz` (key: the registry checksums), plus a
 record of the verified files (path, size, mtime). Later loads of the same files
-read that .npz (no pickle) instead of decompressing. Writes are atomic (temp file
-in the same folder, then `os.replace`); an unwritable cache only costs speed.
+read that .npz (no pickle) instead of decompressing. Writes are atomic
+(`runtime.atomic`); an unwritable cache only costs speed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import sys
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +23,7 @@ from scratchdl.data.download import download_dataset
 from scratchdl.data.idx import read_idx
 from scratchdl.data.locations import Location, cache_root, locate
 from scratchdl.data.registry import KINDS, Dataset, get_dataset
+from scratchdl.runtime.atomic import atomic_path
 from scratchdl.runtime.errors import DataError
 
 NUM_CLASSES = 10
@@ -56,20 +55,12 @@ def _warn_once(folder: Path, exc: OSError) -> None:
         )
 
 
-def _atomic_write(path: Path, write: Callable) -> None:
+def _write_cache(path: Path, write: Callable) -> None:
     """Write `path` through `write(fileobj)` all at once, or not at all (warn once)."""
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
     except OSError as e:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
         _warn_once(path.parent, e)
 
 
@@ -129,9 +120,9 @@ def load_arrays(
     arrays = {k: read_idx(p, sha256=ds.files[k].sha256) for k, p in paths.items()}
     _check_arrays(arrays, ds, next(iter(paths.values())).parent)
     if cached is None:
-        _atomic_write(npz, lambda f: np.savez(f, **arrays))
+        _write_cache(npz, lambda f: np.savez(f, **arrays))
     verified = sorted(verified | stamps)[-64:]
-    _atomic_write(record, lambda f: f.write(json.dumps(verified).encode()))
+    _write_cache(record, lambda f: f.write(json.dumps(verified).encode()))
     return arrays
 
 

@@ -31,17 +31,17 @@ from scratchdl.runtime.backend import on_gpu, xp
 from scratchdl.runtime.threads import even_slices, parallel_map
 
 CHUNK_BYTES = 3 * 2**20
-"""About how many bytes of columns a chunk holds on the CPU. Measured on two cores
-(DeepConvNet, batch 100): 1 MiB chunks stay in the L2 cache but spend more time
-handing the GIL between the threads than the cache saves; 3 MiB was fastest."""
+"""About how many bytes of columns a chunk holds on the CPU: 1 MiB chunks stay in the L2
+cache but spend more time handing the GIL between the threads than the cache saves
+(`benchmarks/convnet.py` times a DeepConvNet step)."""
 
 CHUNK_MULTIPLE = 4
 """The number of chunks is rounded up to a multiple of this, so that two or four
 threads get equal runs (three chunks on two threads would leave one idle half the time)."""
 
 ROWS_MIN_K = 64
-"""Fewest filter elements C*FH*FW for which the whole-row columns pay (measured:
-C = 1 or 3 with 3x3 or 5x5 filters is faster without them, C = 16 with 3x3 faster with)."""
+"""Fewest filter elements C*FH*FW for which the whole-row columns pay: C = 1 or 3 with
+3x3 or 5x5 filters is faster without them, C = 16 with 3x3 faster with."""
 
 
 def batch_chunks(N: int, bytes_per_image: int, chunk_bytes: int = CHUNK_BYTES) -> list[slice]:

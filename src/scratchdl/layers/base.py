@@ -10,18 +10,20 @@ class Layer:
 
     `params` holds its learnable arrays by short name (`W`, `b`, `gamma`, ...) and
     `grads` their gradients after `backward`, under the same names. Layers never
-    modify their input or `dout` in place. `input_grad = False` lets `backward`
-    skip dx (returning None): a network sets it on its first layer, whose dx
-    nobody uses. `splits_batch` is True for layers that split their batch over
-    worker threads (`scratchdl.runtime.threads.parallel_map`).
+    modify their input or `dout` in place.
     """
 
     splits_batch = False
+    """True for the engines' layers that split their batch over worker threads
+    (`FastConvolution`, `FastPooling`): a network holds BLAS to one thread while they
+    run (`Net.blas_threads`). The book's layers never do."""
 
     def __init__(self) -> None:
         self.params: dict = {}
         self.grads: dict = {}
         self.input_grad = True
+        """False lets `backward` skip dx and return None: `Net.add` sets it on a network's
+        first layer, whose dx nobody uses (in TwoLayerNet, as large a product as dW1)."""
 
     def forward(self, x, train: bool = True):
         raise NotImplementedError

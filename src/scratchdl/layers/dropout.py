@@ -27,12 +27,14 @@ class Dropout(Layer):
         self.dropout_ratio = dropout_ratio
         self.rng = rng if rng is not None else np.random.default_rng()
         self.mask = None
-        self.frozen = False
+        self.hold_mask = False
+        """When True, a training forward pass reuses the mask it finds (drawing one only if
+        there is none of x's shape): every loss of a numerical gradient sees one mask."""
 
     def forward(self, x, train: bool = True):
         if not train:
             return x * (1.0 - self.dropout_ratio)
-        if not self.frozen or self.mask is None or self.mask.shape != x.shape:
+        if not self.hold_mask or self.mask is None or self.mask.shape != x.shape:
             self.mask = random(self.rng, x.shape) > self.dropout_ratio
         return x * self.mask
 

@@ -11,8 +11,8 @@ from contextlib import nullcontext
 import numpy as np
 
 from scratchdl.engines.numgrad import loss_and_numerical_gradient
-from scratchdl.engines.numgrad.engine import held_for_differences
 from scratchdl.functions import label_indices
+from scratchdl.gradient import held_for_differences
 from scratchdl.gradient import numerical_gradient as book_numerical_gradient
 from scratchdl.layers import Layer, SoftmaxWithLoss
 from scratchdl.runtime.backend import asarray, on_gpu, xp
@@ -60,23 +60,31 @@ def init_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
-def weight_scale(weight_init_std: float | str, fan_in: int) -> float:
-    """Init scale: a number, 'relu'/'he' (sqrt(2/n)), 'sigmoid'/'xavier' (sqrt(1/n))."""
+INIT_GAINS = {"relu": 2.0, "he": 2.0, "sigmoid": 1.0, "xavier": 1.0}
+"""Named initialisations: the std is sqrt(gain / fan_in) (He for ReLU, Xavier for sigmoid)."""
+
+
+def init_std(weight_init_std: float | str) -> float | str:
+    """`weight_init_std` checked: a positive number, or a name of `INIT_GAINS` (lower case)."""
     name = str(weight_init_std).lower()
-    if name in ("relu", "he"):
-        return float(np.sqrt(2.0 / fan_in))
-    if name in ("sigmoid", "xavier"):
-        return float(np.sqrt(1.0 / fan_in))
+    if name in INIT_GAINS:
+        return name
     try:
         scale = float(weight_init_std)
     except ValueError:
-        raise ValueError(
-            f"weight_init_std must be a number or one of relu, he, sigmoid, xavier; "
-            f"got {weight_init_std!r}"
-        ) from None
-    if not scale > 0:
+        raise ValueError(f"weight_init_std must be a number or one of {', '.join(INIT_GAINS)}; "
+                         f"got {weight_init_std!r}") from None
+    if not 0 < scale < float("inf"):
         raise ValueError(f"weight_init_std must be positive, got {weight_init_std!r}")
     return scale
+
+
+def weight_scale(weight_init_std: float | str, fan_in: int) -> float:
+    """The std of a layer's initial weights: a number as it is, a name as sqrt(gain / fan_in)."""
+    std = init_std(weight_init_std)
+    if isinstance(std, str):
+        return float(np.sqrt(INIT_GAINS[std] / fan_in))
+    return std
 
 
 class Net:
@@ -143,8 +151,8 @@ class Net:
         """One BLAS thread while layers run that split the batch over worker threads.
 
         Their threads need the cores: BLAS threads woken by the layers between them
-        (an Affine's product) spin on, and make a step 1.6x slower (DeepConvNet).
-        The network holds this itself, so every way of calling it is as fast.
+        (an Affine's product) spin on and slow every step. The network holds this
+        itself, so every way of calling it is as fast.
         """
         return blas_threads(1) if self.splits_batch else NO_CHANGE
 

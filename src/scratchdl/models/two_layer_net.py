@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratchdl.layers import Affine, Relu, Sigmoid
-from scratchdl.models.base import Net, init_rng
+from scratchdl.engines.activations import FastSigmoid
+from scratchdl.layers import Affine, Relu
+from scratchdl.models.base import Net, init_rng, weight_scale
 
-ACTIVATIONS = {"sigmoid": Sigmoid, "relu": Relu}
+ACTIVATIONS = {"sigmoid": FastSigmoid, "relu": Relu}
+"""The hidden activations by name: the book's Sigmoid (in the engines' tanh form) and Relu."""
 
 
 def activation_layer(activation: str):
@@ -21,8 +23,9 @@ class TwoLayerNet(Net):
     """Affine(W1, b1) -> activation -> Affine(W2, b2) -> SoftmaxWithLoss.
 
     W1: (input_size, hidden_size), W2: (hidden_size, output_size), drawn as
-    weight_init_std * N(0, 1); biases zero. Sigmoid is chapter 4's activation and the
-    seed program's; ReLU is chapter 5's backprop version.
+    weight_init_std * N(0, 1) (the book's 0.01; or 'he'/'xavier', see `weight_scale`);
+    biases zero. Sigmoid is chapter 4's activation and the seed recipe's; ReLU is
+    chapter 5's backprop version.
     """
 
     def __init__(
@@ -30,7 +33,7 @@ class TwoLayerNet(Net):
         input_size: int,
         hidden_size: int,
         output_size: int,
-        weight_init_std: float = 0.01,
+        weight_init_std: float | str = 0.01,
         activation: str = "sigmoid",
         rng: np.random.Generator | int | None = None,
         dtype=np.float64,
@@ -42,8 +45,10 @@ class TwoLayerNet(Net):
             if int(size) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {size}")
         rng = init_rng(rng)
-        W1 = weight_init_std * rng.standard_normal((input_size, hidden_size))
-        W2 = weight_init_std * rng.standard_normal((hidden_size, output_size))
+        W1 = weight_scale(weight_init_std, input_size) * rng.standard_normal(
+            (input_size, hidden_size))
+        W2 = weight_scale(weight_init_std, hidden_size) * rng.standard_normal(
+            (hidden_size, output_size))
         self.add(Affine(self.new_param(W1), self.new_param(np.zeros(hidden_size))), W="W1", b="b1")
         self.add(Activation())
         self.add(Affine(self.new_param(W2), self.new_param(np.zeros(output_size))), W="W2", b="b2")

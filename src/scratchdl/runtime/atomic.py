@@ -3,7 +3,8 @@
 A reader never sees a half-written file under the final name: either the old
 file or the complete new one. A process killed mid-write (SIGKILL, power loss)
 leaves its hidden temporary file behind; the next successful write of the same
-name removes such leftovers once they are an hour old (`remove_stale`).
+name removes such leftovers once they are an hour old (`remove_stale`). Model files,
+checkpoints, figures, downloads and the data cache are all written this way.
 """
 
 from __future__ import annotations
@@ -32,15 +33,17 @@ def remove_stale(directory: str | os.PathLike, name: str, suffix: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success fsync it and rename it to `path`.
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path `.NAME.*SUFFIX` beside `path`; on success fsync it and rename
+    it to `path` (readable by all, as files written directly are).
 
     On any exception the temporary file is removed and `path` is left untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -50,7 +53,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
-    remove_stale(path.parent, path.name, ".tmp")
+    remove_stale(path.parent, path.name, suffix)
     with contextlib.suppress(OSError):
         dir_fd = os.open(path.parent, os.O_RDONLY)
         try:

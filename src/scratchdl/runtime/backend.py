@@ -18,11 +18,7 @@ import numpy as np
 from scratchdl.runtime.errors import UsageError
 
 DEVICES = ("cpu", "gpu")
-"""What `--device` takes: NumPy on the host, or CuPy on the current CUDA device."""
-
-GPU_INSTALL = ('pip install -e ".[gpu]" (CuPy for CUDA 13; for CUDA 12: '
-               'pip install "cupy-cuda12x[ctk]")')
-"""How to get CuPy, for the one-line errors."""
+"""The devices: NumPy on the host, or CuPy on the current CUDA device."""
 
 
 class _ArrayModule:
@@ -64,20 +60,20 @@ def use_gpu() -> None:
     try:
         import cupy
     except ImportError:
-        raise UsageError(f"--device gpu needs CuPy, which is not installed: {GPU_INSTALL}"
+        raise UsageError("${device:gpu} needs CuPy, which is not installed: ${extra:gpu}"
                          ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # CUDARuntimeError: no driver, or no device it can use
-        raise UsageError(f"--device gpu: CuPy finds no CUDA device "
-                         f"({_first_line(e)}); use --device cpu") from None
+        raise UsageError(f"${{device:gpu}}: CuPy finds no CUDA device ({_first_line(e)}); "
+                         "use ${device:cpu}") from None
     if count < 1:
-        raise UsageError("--device gpu: CuPy finds no CUDA device; use --device cpu")
+        raise UsageError("${device:gpu}: CuPy finds no CUDA device; use ${device:cpu}")
     try:  # compiles and runs one kernel: CUDA's libraries are there and match the driver
         float((cupy.arange(3, dtype=cupy.float32) * 2).sum())
     except Exception as e:
-        raise UsageError(f"--device gpu: CuPy cannot run on the GPU ({_first_line(e)}); "
-                         f"check the CUDA version against {GPU_INSTALL}") from None
+        raise UsageError(f"${{device:gpu}}: CuPy cannot run on the GPU ({_first_line(e)}); "
+                         "check the CUDA version against ${extra:gpu}") from None
     use_module(cupy)
 
 

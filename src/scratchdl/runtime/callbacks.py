@@ -22,20 +22,98 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import signal
-from pathlib import Path
+import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from scratchdl.runtime.backend import on_gpu
-from scratchdl.runtime.checkpoint import CHECKPOINT, save_checkpoint
-from scratchdl.runtime.errors import ScratchdlError, UsageError
-from scratchdl.runtime.progress import Callback, Progress
+from scratchdl.runtime.errors import UsageError
 from scratchdl.runtime.threads import blas_threads, in_background
-from scratchdl.train import Trainer
 
-__all__ = ["BackgroundEvaluation", "BlasThreads", "Callback", "Checkpoint", "DivergenceGuard",
-           "Interrupt", "Interrupted", "Progress", "StepDecay"]
+if TYPE_CHECKING:
+    from scratchdl.train import Trainer
+
+__all__ = ["BackgroundEvaluation", "BlasThreads", "Callback", "DivergenceGuard", "Progress",
+           "StepDecay", "format_time"]
+
+
+def format_time(seconds: float) -> str:
+    """Seconds as '42.0 s' or '3 min 05 s'."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs:02d} s"
+
+
+class Callback:
+    """Base of the callbacks: any object with some of the hooks listed above will do."""
+
+
+class Progress(Callback):
+    """The epoch lines, and progress bars on a terminal (`bar`: None asks stderr).
+
+    Each evaluation prints `epoch E | train acc, test acc | A, B | loss L | iter I/N,
+    time, it/s, ETA`. On a terminal a bar follows the iterations, and any evaluation
+    that takes more than a couple of seconds gets a bar of its own.
+    """
+
+    def __init__(self, bar: bool | None = None) -> None:
+        self.bar = bar
+        self.steps = self.images = None
+
+    def enabled(self) -> bool:
+        return sys.stderr.isatty() if self.bar is None else self.bar
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        self.start_iter, self.start_time = trainer.current_iter, trainer.training_time()
+        if self.enabled():
+            from tqdm import tqdm
+
+            self.steps = tqdm(total=trainer.max_iter, initial=trainer.current_iter, unit="it",
+                              leave=False, dynamic_ncols=True)
+
+    def on_step_end(self, trainer: Trainer, i: int) -> None:
+        if self.steps is not None:
+            self.steps.update(1)
+
+    def on_evaluation(self, trainer: Trainer, i: int, train_acc: float, test_acc: float,
+                      elapsed: float) -> None:
+        done, seconds = i + 1 - self.start_iter, elapsed - self.start_time
+        speed = ""
+        if done >= 10 and seconds > 0:
+            eta = (trainer.max_iter - i - 1) * seconds / done
+            speed = f", {done / seconds:.1f} it/s, ETA {format_time(eta)}"
+        self.write(f"epoch {i // trainer.iter_per_epoch:3d} | train acc, test acc | "
+                   f"{train_acc:.4f}, {test_acc:.4f} | loss {trainer.history.train_loss[i]:.4f} "
+                   f"| iter {i + 1}/{trainer.max_iter}, {format_time(elapsed)}{speed}")
+
+    def on_evaluation_begin(self, trainer: Trainer, total: int) -> None:
+        if self.enabled():
+            from tqdm import tqdm
+
+            self.images = tqdm(total=total, unit="img", desc="evaluating", leave=False,
+                               delay=2, dynamic_ncols=True)
+
+    def on_evaluation_progress(self, trainer: Trainer, n: int) -> None:
+        if self.images is not None:
+            self.images.update(n)
+
+    def on_evaluation_end(self, trainer: Trainer) -> None:
+        if self.images is not None:
+            self.images.close()
+            self.images = None
+
+    def on_train_end(self, trainer: Trainer, error: BaseException | None) -> None:
+        if self.steps is not None:
+            self.steps.close()
+            self.steps = None
+
+    def write(self, line: str) -> None:
+        if self.steps is not None:
+            self.steps.write(line)
+        else:
+            print(line, flush=True)
 
 
 class BlasThreads(Callback):
@@ -173,71 +251,3 @@ class DivergenceGuard(Callback):
             first = trainer.history.train_loss[0] if trainer.history.train_loss else loss
             raise trainer.diverged(i, f"the mean loss of the last {n} iterations is "
                            f"{mean:.2f}, against {first:.2f} at the start")
-
-
-class Checkpoint(Callback):
-    """Write DIR/checkpoint.npz after every epoch, and at the end of a run that stops
-    mid-epoch (so that `--resume DIR --iters N` can extend it). Of several processes,
-    rank 0 writes it."""
-
-    def __init__(self, directory: str | Path, run_config: dict | None = None) -> None:
-        self.directory, self.run_config = Path(directory), run_config
-
-    def save(self, trainer: Trainer) -> Path:
-        trainer.sync()
-        if trainer.comm.rank != 0:
-            return self.directory / CHECKPOINT
-        return save_checkpoint(trainer, self.directory, self.run_config)
-
-    def on_epoch_end(self, trainer: Trainer, epoch: int) -> None:
-        self.save(trainer)
-
-    def on_train_end(self, trainer: Trainer, error: BaseException | None) -> None:
-        if error is None and trainer.current_iter % trainer.iter_per_epoch != 0:
-            self.save(trainer)
-
-
-class Interrupted(ScratchdlError):
-    """Training stopped by Ctrl-C after saving a checkpoint."""
-
-    exit_code = 130
-
-
-class Interrupt(Callback):
-    """Ctrl-C finishes the current iteration, writes a checkpoint to DIR and stops.
-
-    A second Ctrl-C stops at once (KeyboardInterrupt). Outside the main thread, where
-    no signal handler can be set, Ctrl-C keeps its usual meaning. Under mpiexec, which
-    passes Ctrl-C on to every process, they agree after each iteration whether any
-    has been asked to stop, and all stop at the same one.
-    """
-
-    def __init__(self, directory: str | Path, run_config: dict | None = None) -> None:
-        self.checkpoint = Checkpoint(directory, run_config)
-        self.previous = None
-        self.requested = False
-
-    def on_train_begin(self, trainer: Trainer) -> None:
-        self.requested = False
-        with contextlib.suppress(ValueError):
-            self.previous = signal.signal(signal.SIGINT, self.request)
-
-    def request(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def on_step_end(self, trainer: Trainer, i: int) -> None:
-        asked = self.requested
-        if trainer.comm.size > 1:  # a Ctrl-C that comes during the vote counts at the next
-            asked = trainer.comm.sum(np.array([float(asked)]))[0] > 0
-        if asked:
-            self.checkpoint.save(trainer)
-            raise Interrupted(
-                f"interrupted at iteration {trainer.current_iter}/{trainer.max_iter}; checkpoint "
-                f"saved, resume with `scratchdl train --resume {self.checkpoint.directory}`")
-
-    def on_train_end(self, trainer: Trainer, error: BaseException | None) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None

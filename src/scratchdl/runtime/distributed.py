@@ -34,17 +34,16 @@ import numpy as np
 from scratchdl.io import model_arrays
 from scratchdl.layers import Dropout
 from scratchdl.runtime.backend import asarray, to_numpy
+from scratchdl.runtime.callbacks import Callback
 from scratchdl.runtime.errors import ScratchdlError, UsageError, one_line
-from scratchdl.runtime.progress import Callback
 from scratchdl.runtime.threads import controller, workers
 
 if TYPE_CHECKING:
     from scratchdl.train import SingleProcess, Trainer
 
 MODES = ("auto", "mpi", "none")
-"""--distributed: auto (MPI when started under mpiexec), mpi (always), none (never)."""
+"""The modes: auto (MPI when started under mpiexec), mpi (always), none (never)."""
 
-INSTALL = "install it with `pip install 'scratchdl[mpi]'` (mpi4py and MPICH)"
 
 RANK_VARIABLES = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
 """Set by the launchers of MPICH and Intel MPI (Hydra), PMIx (Open MPI, Slurm), Open MPI."""
@@ -227,13 +226,13 @@ def communicator(mode: str = "auto") -> SingleProcess | MPICommunicator:
     from scratchdl.train import SingleProcess
 
     if mode not in MODES:
-        raise UsageError(f"--distributed must be one of {', '.join(MODES)}, got {mode!r}")
+        raise UsageError(f"${{distributed}} must be one of {', '.join(MODES)}, got {mode!r}")
     if mode == "none" or (mode == "auto" and launcher_rank() is None):
         return SingleProcess()
     comm = mpi()
     if comm is None:
-        message = (f"{'started by mpiexec' if mode == 'auto' else '--distributed mpi'} "
-                   f"needs mpi4py; {INSTALL}")
+        message = (f"{'started by mpiexec' if mode == 'auto' else '${distributed:mpi}'} "
+                   "needs mpi4py; install it with ${extra:mpi}")
         fail_at_start(message)
         raise UsageError(message)
     if comm.size == 1:

@@ -44,12 +44,6 @@ def controller() -> ThreadpoolController:
     return _controller
 
 
-def default_blas_threads() -> int:
-    """How many threads BLAS uses when nothing limits it (1 if there is no BLAS)."""
-    pools = controller().select(user_api="blas").info()
-    return max((p["num_threads"] for p in pools), default=1)
-
-
 @contextlib.contextmanager
 def blas_threads(n: int | None) -> Iterator[None]:
     """Run the block with at most `n` BLAS threads (no change when n is None)."""

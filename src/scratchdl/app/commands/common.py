@@ -12,12 +12,17 @@ from scratchdl.runtime.backend import DEVICES
 from scratchdl.runtime.errors import ScratchdlError
 
 
-def number(text: str, cast, low: float, strict: bool, what: str):
-    """Parse `text` with `cast` and require it finite and above `low` (or at least, unless
-    `strict`); raise argparse's error naming `what` was expected otherwise."""
+def number(text: object, cast, low: float, strict: bool, what: str):
+    """Parse `text` (a string, or a number from JSON) with `cast` and require it finite and
+    above `low` (or at least, unless `strict`); raise argparse's error naming `what` was
+    expected otherwise. Booleans, and fractions where an integer is wanted, are refused."""
     try:
+        if isinstance(text, bool):
+            raise ValueError(text)
         value = cast(text)
-    except ValueError:
+        if isinstance(text, float) and value != text:
+            raise ValueError(text)
+    except (TypeError, ValueError):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
     if not (value > low if strict else value >= low) or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be {what}, got {text}")

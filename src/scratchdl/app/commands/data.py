@@ -23,7 +23,7 @@ from scratchdl.data import (
     locate,
     read_idx,
 )
-from scratchdl.runtime.errors import DataError
+from scratchdl.runtime.errors import DataError, render
 
 
 def add_parser(sub) -> None:
@@ -79,7 +79,7 @@ def _info(args) -> int:
         print(f"{ds.name}: not found (searched --data-dir, SCRATCHDL_DATA, {cache_root()}, "
               f"Debian's folder); run `scratchdl data download`")
         return 1
-    print(f"{ds.name}: found via {loc.source} in {loc.folder}")
+    print(f"{ds.name}: found via {render(loc.source)} in {loc.folder}")
     ok = True
     for kind, f in ds.files.items():
         path = loc.paths[kind]
@@ -98,7 +98,7 @@ def _download(args) -> int:
             for kind, path in paths.items():
                 read_idx(path, sha256=ds.files[kind].sha256)
             print(f"{ds.name}: already present and verified in {loc.folder} "
-                  f"(found via {loc.source})")
+                  f"(found via {render(loc.source)})")
             return 0
     dest = Path(args.data_dir) / ds.name if args.data_dir else cache_root() / ds.name
     try:

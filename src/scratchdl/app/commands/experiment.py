@@ -17,8 +17,8 @@ from pathlib import Path
 
 from scratchdl.app.commands.common import add_data_args, add_device_arg
 from scratchdl.app.experiments import EXPERIMENTS
+from scratchdl.runtime.callbacks import format_time
 from scratchdl.runtime.errors import UsageError
-from scratchdl.train import format_time
 
 
 def experiment_list() -> str:

@@ -26,13 +26,13 @@ from scratchdl.app.commands.common import (
     positive_int,
 )
 from scratchdl.app.commands.common import ratio as dropout_ratio
-from scratchdl.app.commands.train import DEFAULTS, hidden_sizes, make_model
 from scratchdl.app.experiments.common import format_table
+from scratchdl.app.recipe import FIELDS, make_model, resolve
 from scratchdl.gradient import gradient_check
 from scratchdl.models import MODELS, Net, build_model
 from scratchdl.runtime.errors import ScratchdlError, UsageError
 
-FC_HIDDEN = {"two-layer": "50", "multi-layer": "10,10"}
+FC_HIDDEN = {"two-layer": [50], "multi-layer": [10, 10]}
 """Default hidden sizes: the book's TwoLayerNet(784, 50, 10); a small multi-layer net."""
 
 SMALL_CONV = {
@@ -64,16 +64,17 @@ def add_parser(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=list(MODELS), default="two-layer",
                    help="the network to check (default two-layer)")
-    p.add_argument("--hidden-size", "--hidden", dest="hidden", default=None, metavar="N[,N...]",
+    p.add_argument("--hidden-size", "--hidden", dest="hidden", type=FIELDS["hidden"],
+                   default=None, metavar="N[,N...]",
                    help="hidden sizes: 50 for two-layer, 10,10 for multi-layer (defaults)")
     p.add_argument("--activation", choices=["sigmoid", "relu"], default=None,
                    help="hidden activation (the model's default: sigmoid for two-layer, "
                    "relu for multi-layer)")
-    p.add_argument("--batchnorm", action="store_true",
+    p.add_argument("--batchnorm", action="store_true", default=None,
                    help="batch normalization before each activation (multi-layer)")
     p.add_argument("--dropout", type=dropout_ratio, default=None, metavar="RATIO",
                    help="dropout after each activation (multi-layer); one fixed mask")
-    p.add_argument("--weight-decay", type=non_negative_float, default=0.0, metavar="LAMBDA",
+    p.add_argument("--weight-decay", type=non_negative_float, default=None, metavar="LAMBDA",
                    help="L2 weight decay lambda (multi-layer)")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="number of training images checked (3 as the book; 1 for conv models)")
@@ -85,49 +86,40 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def check_flags(args: argparse.Namespace) -> None:
-    """Reject flags that do not apply to the chosen model, before any work."""
-    if not flat_input({"model": args.model}) and (args.hidden is not None
-                                                  or args.activation is not None):
-        raise UsageError(f"--hidden and --activation apply to two-layer and multi-layer, "
-                         f"not --model {args.model}")
-    if args.model != "multi-layer" and (args.batchnorm or args.dropout is not None
-                                        or args.weight_decay):
-        raise UsageError("--batchnorm, --dropout and --weight-decay need --model multi-layer")
-    if args.hidden is not None:
-        hidden_sizes(args.hidden)
+def network_recipe(args: argparse.Namespace) -> dict:
+    """The recipe of the network to check: the flags given, train's defaults, float64."""
+    given = {"model": args.model, "hidden": args.hidden, "activation": args.activation,
+             "dropout": args.dropout, "weight_decay": args.weight_decay,
+             "batchnorm": args.batchnorm, "dtype": "float64"}
+    recipe = resolve(given)
+    if args.model in FC_HIDDEN and args.hidden is None:
+        recipe["hidden"] = FC_HIDDEN[args.model]
+    return recipe
 
 
-def build(args: argparse.Namespace, input_size: int, rng: np.random.Generator) -> Net:
-    """The network to check, in float64 (flags already passed `check_flags`)."""
-    if not flat_input({"model": args.model}):
-        config = {"model": args.model, **SMALL_CONV.get(args.model, {})}
+def build(recipe: dict, input_size: int, rng: np.random.Generator) -> Net:
+    """The network to check; convolutional ones small, with random biases."""
+    if not flat_input(recipe):
+        config = {"model": recipe["model"], **SMALL_CONV.get(recipe["model"], {})}
         model = build_model(config, rng=rng, dtype=np.float64)
         for name in [n for n in model.params if n.startswith("b")]:
             model.params[name] = CONV_BIAS_STD * rng.standard_normal(model.params[name].shape)
         return model
-    defaults = DEFAULTS[args.model]
-    recipe = {
-        "model": args.model, "hidden": args.hidden or FC_HIDDEN[args.model],
-        "activation": args.activation or defaults["activation"],
-        "weight_init_std": defaults["weight_init_std"], "dropout": args.dropout,
-        "weight_decay": args.weight_decay, "batchnorm": args.batchnorm, "dtype": "float64",
-    }
     return make_model(recipe, input_size, 10, rng)
 
 
 def run(args: argparse.Namespace) -> int:
     from scratchdl.data import load_mnist
 
-    check_flags(args)
-    fc = flat_input({"model": args.model})
+    recipe = network_recipe(args)
+    fc = flat_input(recipe)
     (x_train, t_train), _ = load_mnist(flatten=fc, dataset=args.dataset or "mnist",
                                        data_dir=args.data_dir)
     batch_size = args.batch_size or (3 if fc else CONV_BATCH)
     if batch_size > len(x_train):
         raise UsageError(f"--batch-size must be at most {len(x_train)}, got {batch_size}")
     rng = np.random.default_rng(args.seed)
-    model = build(args, int(np.prod(x_train.shape[1:])), rng)
+    model = build(recipe, int(np.prod(x_train.shape[1:])), rng)
     x_batch = x_train[:batch_size].astype(np.float64)
     t_batch = t_train[:batch_size]
     biases = "" if fc else f" | biases {CONV_BIAS_STD:g} * N(0, 1)"

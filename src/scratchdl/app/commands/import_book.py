@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from scratchdl.app.commands.common import check_output_path, describe
-from scratchdl.app.commands.train import hidden_sizes
+from scratchdl.app.recipe import FIELDS
 from scratchdl.data.book_weights import sha256_of
 from scratchdl.io import assign_book_params, read_book_pickle, save_model
 from scratchdl.models import MODELS, Net, build_model
@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
                    "book's code (W1, b1, ...)")
     p.add_argument("--model", required=True, choices=list(MODELS),
                    help="the network the parameters belong to")
-    p.add_argument("--hidden", default=None, metavar="N[,N...]",
+    p.add_argument("--hidden", type=FIELDS["hidden"], default=None, metavar="N[,N...]",
                    help="hidden layer sizes (default: read from the arrays' shapes)")
     p.add_argument("--activation", choices=["sigmoid", "relu"], default="sigmoid",
                    help="two-layer, multi-layer: the hidden layers' activation (sigmoid, as in "
@@ -83,9 +83,10 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.pickle)
     out = args.out or f"{path.stem}.npz"
     check_output_path(out)
-    hidden = None if args.hidden is None else hidden_sizes(args.hidden)
+    hidden = args.hidden
     if hidden is not None and args.model in ("simple-conv", "deep-conv") and len(hidden) != 1:
-        raise UsageError(f"{args.model} has one hidden affine layer, got --hidden {args.hidden}")
+        hidden_text = ",".join(map(str, hidden))
+        raise UsageError(f"{args.model} has one hidden affine layer, got --hidden {hidden_text}")
     params = read_book_pickle(path)
     config = book_config(args.model, params, hidden, args.activation, path)
     model: Net = build_model(config, dtype=np.dtype(args.dtype))

@@ -13,8 +13,7 @@ from scratchdl.runtime.errors import ScratchdlError, UsageError
 GET_A_MODEL = ("serve needs a model file: make one with `scratchdl train --save model.npz` "
                "(or `scratchdl import-book FILE.pkl --model ... --out model.npz` from the "
                "book's weights), then run `scratchdl serve model.npz`")
-GET_THE_EXTRA = ("serve needs Starlette and uvicorn: pip install \"scratchdl[web]\" "
-                 "(pip install -e \".[web]\" in a checkout)")
+GET_THE_EXTRA = "serve needs Starlette and uvicorn: ${extra:web}"
 
 
 def port_number(text: str) -> int:
@@ -30,7 +29,7 @@ def add_parser(sub) -> None:
         "serve", help="a web page to draw a digit and watch the model read it",
         description=__doc__ + " Drop or choose an image file to read it the same way. The "
         "numbers are exactly those of `scratchdl predict`. Serves until Ctrl-C. Needs the "
-        "web extra: pip install \"scratchdl[web]\".",
+        "web extra: pip install -e \".[web]\" in the checkout.",
     )
     p.add_argument("model", nargs="?", metavar="MODEL.npz",
                    help="a model saved by `scratchdl train --save`")

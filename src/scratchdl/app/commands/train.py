@@ -1,7 +1,8 @@
 """`scratchdl train`: train a network of the book on MNIST; defaults are the seed recipe.
 
-With no arguments: TwoLayerNet 784-50-10, sigmoid, weight_init_std 0.01, batch 100,
-10,000 iterations of SGD with lr 0.1, backprop, float32, seed 0.
+The seed recipe is chapter 4's `train_neuralnet.py`: TwoLayerNet 784-50-10 with sigmoid,
+weights drawn as 0.01 * N(0, 1), mini-batches of 100, 10,000 iterations of SGD with
+learning rate 0.1, train and test accuracy after every epoch (600 iterations).
 """
 
 from __future__ import annotations
@@ -23,68 +24,64 @@ from scratchdl.app.commands.common import (
     positive_int,
     ratio,
 )
+from scratchdl.app.recipe import (
+    DTYPES,
+    FIELDS,
+    defaults_table,
+    make_model,
+    resolve,
+)
 from scratchdl.data.augment import AUGMENTATIONS
 from scratchdl.io import CHECKPOINT_FORMAT, read_npz, save_model
-from scratchdl.models import MODELS, Net, build_model
+from scratchdl.models import MODELS
+from scratchdl.models.two_layer_net import ACTIVATIONS
 from scratchdl.optim import OPTIMIZERS
+from scratchdl.runtime.callbacks import format_time
 from scratchdl.runtime.distributed import MODES, DataParallel, communicator, guarded
 from scratchdl.runtime.errors import ModelFileError, UsageError
-from scratchdl.train import GRADIENTS, Trainer, format_time
-
-SEED_RECIPE = {
-    "model": "two-layer", "hidden": "50", "activation": "sigmoid", "weight_init_std": "0.01",
-    "optimizer": "sgd", "lr": 0.1, "batch_size": 100, "iters": 10000,
-}
-DEFAULTS = {
-    "two-layer": SEED_RECIPE,
-    "multi-layer": {**SEED_RECIPE, "model": "multi-layer", "hidden": "100,100,100",
-                    "activation": "relu", "weight_init_std": "he"},
-    "simple-conv": {"weight_init_std": "0.01", "optimizer": "adam", "lr": 0.001,
-                    "batch_size": 100, "epochs": 20},
-    "deep-conv": {"optimizer": "adam", "lr": 0.001, "batch_size": 100, "epochs": 20},
-}
-"""Per-model defaults: the seed recipe for TwoLayerNet, the book's settings for the rest."""
-
-RECIPE_KEYS = ["model", "hidden", "activation", "weight_init_std", "optimizer", "lr",
-               "batch_size", "iters", "epochs", "gradient", "dataset", "data_dir", "seed",
-               "dtype", "eval_every", "weight_decay", "dropout", "batchnorm",
-               "evaluate_sample_num", "augment", "lr_step", "lr_gamma"]
+from scratchdl.train import GRADIENTS, Trainer
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "train", help="train a network on MNIST (default: the book's seed recipe)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="each model's defaults (a flag given replaces its default):\n"
+        + defaults_table() + "\nevery model: --gradient backprop, --seed 0, --dataset mnist, "
+        "--dtype float32\n(float64 with --gradient numerical)",
     )
     g = p.add_argument_group("network")
     g.add_argument("--model", choices=list(MODELS), default=None,
-                   help="two-layer (default), multi-layer, simple-conv or deep-conv")
-    g.add_argument("--hidden-size", "--hidden", dest="hidden", default=None, metavar="N[,N...]",
-                   help="hidden layer sizes: 50 for TwoLayerNet, e.g. 100,100,100 for multi-layer")
-    g.add_argument("--activation", choices=["sigmoid", "relu"], default=None,
+                   help="two-layer (default), multi-layer, simple-conv or deep-conv; each "
+                   "model's defaults are in the table below")
+    g.add_argument("--hidden-size", "--hidden", dest="hidden", type=FIELDS["hidden"],
+                   default=None, metavar="N[,N...]",
+                   help="hidden layer sizes, e.g. 50 (two-layer) or 100,100,100 (multi-layer)")
+    g.add_argument("--activation", choices=list(ACTIVATIONS), default=None,
                    help="hidden activation (sigmoid for the seed recipe, relu for chapter 5)")
-    g.add_argument("--weight-init-std", default=None, metavar="STD",
-                   help="a number (0.01 for the seed) or he, relu, xavier, sigmoid")
-    g.add_argument("--weight-decay", type=non_negative_float, default=0.0, metavar="LAMBDA",
+    g.add_argument("--weight-init-std", type=FIELDS["weight_init_std"], default=None,
+                   metavar="STD", help="a number (0.01 for the seed recipe) or he, relu, "
+                   "xavier, sigmoid")
+    g.add_argument("--weight-decay", type=non_negative_float, default=None, metavar="LAMBDA",
                    help="L2 weight decay lambda (multi-layer)")
     g.add_argument("--dropout", type=ratio, default=None, metavar="RATIO",
                    help="dropout ratio after each hidden activation (multi-layer)")
-    g.add_argument("--batchnorm", action="store_true",
+    g.add_argument("--batchnorm", action="store_true", default=None,
                    help="batch normalization before each hidden activation (multi-layer)")
     g = p.add_argument_group("training")
-    g.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size (100)")
-    g.add_argument("--iters", type=positive_int, default=None,
-                   help="number of iterations (10000 for the seed recipe)")
+    g.add_argument("--batch-size", type=positive_int, default=None, help="mini-batch size")
+    g.add_argument("--iters", type=positive_int, default=None, help="number of iterations")
     g.add_argument("--epochs", type=positive_float, default=None,
                    help="number of epochs, instead of --iters")
-    g.add_argument("--lr", type=positive_float, default=None, help="learning rate (0.1)")
-    g.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None, help="optimizer (sgd)")
+    g.add_argument("--lr", type=positive_float, default=None, help="learning rate")
+    g.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
+                   help="the update rule (chapter 6.1)")
     g.add_argument("--lr-step", type=positive_int, default=None, metavar="EPOCHS",
                    help="multiply the learning rate by --lr-gamma every EPOCHS epochs "
                    "(default: constant, like the book)")
     g.add_argument("--lr-gamma", type=ratio, default=None, metavar="FACTOR",
                    help="the factor of --lr-step (0.5)")
-    g.add_argument("--gradient", choices=GRADIENTS, default="backprop",
+    g.add_argument("--gradient", choices=GRADIENTS, default=None,
                    help="backprop (default) or numerical: central differences, h = 1e-4")
     g.add_argument("--eval-every", type=positive_int, default=None, metavar="ITERS",
                    help="evaluate every ITERS iterations (default: once per epoch)")
@@ -93,9 +90,9 @@ def add_parser(sub) -> None:
     g.add_argument("--augment", choices=list(AUGMENTATIONS), default=None,
                    help="augment training batches: shift = random shifts of up to 2 pixels "
                    "(off by default, like the book)")
-    g.add_argument("--seed", type=int, default=0,
+    g.add_argument("--seed", type=int, default=None,
                    help="seed of the run's one random generator (0); same seed, same numbers")
-    g.add_argument("--dtype", choices=["float32", "float64"], default=None,
+    g.add_argument("--dtype", choices=DTYPES, default=None,
                    help="float32 (default) or float64 (default for --gradient numerical)")
     g.add_argument("--distributed", choices=MODES, default="auto",
                    help="auto (default): data-parallel over MPI when started by `mpiexec -n N`; "
@@ -115,93 +112,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def resolve_recipe(args: argparse.Namespace) -> dict:
-    """The run's settings: the flags given, and the chosen model's defaults for the rest."""
-    model = args.model or "two-layer"
-    recipe = {"model": model, **DEFAULTS[model]}
-    for key in RECIPE_KEYS:
-        value = getattr(args, key)
-        if value is not None and key not in ("model",):
-            recipe[key] = value
-    if args.epochs is not None and args.iters is not None:
-        raise UsageError("give --iters or --epochs, not both")
-    if args.epochs is not None:
-        recipe.pop("iters", None)
-    elif args.iters is not None:
-        recipe.pop("epochs", None)
-    recipe["dataset"] = recipe.get("dataset") or "mnist"
-    recipe["dtype"] = recipe.get("dtype") or (
-        "float64" if recipe["gradient"] == "numerical" else "float32")
-    conv = not flat_input({"model": model})
-    if conv and args.hidden is not None:
-        raise UsageError(f"--hidden applies to two-layer and multi-layer, not --model {model}")
-    if conv and args.activation is not None:
-        raise UsageError(f"--activation applies to two-layer and multi-layer, not --model {model}")
-    if model != "multi-layer" and (args.batchnorm or args.dropout is not None
-                                   or args.weight_decay):
-        raise UsageError("--batchnorm, --dropout and --weight-decay need --model multi-layer")
-    if model == "deep-conv" and args.weight_init_std is not None:
-        raise UsageError("deep-conv uses He initialisation; --weight-init-std does not apply")
-    return recipe
-
-
-MAX_HIDDEN = 10**9
-"""More units than any machine holds; larger sizes would overflow NumPy's shapes."""
-
-
-def hidden_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(s) for s in str(text).split(",")]
-    except ValueError:
-        raise UsageError(f"--hidden must be sizes like 100,100; got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise UsageError(f"--hidden sizes must be positive, got {text!r}")
-    if max(sizes) > MAX_HIDDEN:
-        raise UsageError(f"--hidden sizes must be at most {MAX_HIDDEN:,}, got {text!r}")
-    return sizes
-
-
-def init_std(text: str) -> float | str:
-    if str(text).lower() in ("he", "relu", "xavier", "sigmoid"):
-        return str(text).lower()
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(
-            f"--weight-init-std must be a number or he, relu, xavier, sigmoid; got {text!r}"
-        ) from None
-    if not 0 < value < float("inf"):
-        raise UsageError(f"--weight-init-std must be positive, got {text}")
-    return value
-
-
-def make_model(recipe: dict, input_size: int, output_size: int,
-               rng: np.random.Generator) -> Net:
-    """Build the recipe's network with the run's generator."""
-    name = recipe["model"]
-    config: dict = {"model": name}
-    if name == "two-layer":
-        sizes = hidden_sizes(recipe["hidden"])
-        if len(sizes) != 1:
-            raise UsageError("two-layer takes one hidden size; use --model multi-layer for more")
-        std = init_std(recipe["weight_init_std"])
-        if isinstance(std, str):
-            raise UsageError("two-layer takes a numeric --weight-init-std (the book's 0.01)")
-        config.update(input_size=input_size, hidden_size=sizes[0], output_size=output_size,
-                      weight_init_std=std, activation=recipe["activation"])
-    elif name == "multi-layer":
-        dropout = recipe.get("dropout")
-        config.update(
-            input_size=input_size, hidden_size_list=hidden_sizes(recipe["hidden"]),
-            output_size=output_size, activation=recipe["activation"],
-            weight_init_std=init_std(recipe["weight_init_std"]),
-            weight_decay_lambda=recipe.get("weight_decay") or 0.0,
-            use_dropout=dropout is not None, dropout_ration=dropout if dropout is not None else 0.5,
-            use_batchnorm=bool(recipe.get("batchnorm")),
-        )
-    elif "weight_init_std" in recipe:
-        config["weight_init_std"] = init_std(recipe["weight_init_std"])
-    return build_model(config, rng=rng, dtype=recipe["dtype"])
+def given_fields(args: argparse.Namespace) -> dict:
+    """The recipe's fields the command line gave (flags left out are None)."""
+    return {field: getattr(args, field) for field in FIELDS if getattr(args, field) is not None}
 
 
 def load_resume(directory: str) -> dict:
@@ -219,26 +132,19 @@ def load_resume(directory: str) -> dict:
     return recipe
 
 
-FLAG_DEFAULTS = {"gradient": "backprop", "seed": 0, "weight_decay": 0.0, "batchnorm": False}
-"""Recipe flags whose default is not None (to tell which flags were given)."""
-
-
 def resume_recipe(args: argparse.Namespace) -> dict:
     """The checkpoint's recipe; --epochs or --iters may extend it, nothing else may change."""
-    given = [k for k in RECIPE_KEYS if k not in ("iters", "epochs")
-             and getattr(args, k) != FLAG_DEFAULTS.get(k)]
+    given = given_fields(args)
+    length = {k: given.pop(k) for k in ("iters", "epochs") if k in given}
     if given:
-        flags = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise UsageError(f"--resume reuses the checkpoint's settings; {flags} cannot change "
-                         "them (only --epochs or --iters, to train longer)")
+        flags = ", ".join(f"${{{k}}}" for k in given)
+        raise UsageError(f"${{resume}} reuses the checkpoint's settings; {flags} cannot change "
+                         "them (only ${epochs} or ${iters}, to train longer)")
     recipe = load_resume(args.resume)
-    if args.epochs is not None:
+    if length:
         recipe.pop("iters", None)
-        recipe["epochs"] = args.epochs
-    elif args.iters is not None:
         recipe.pop("epochs", None)
-        recipe["iters"] = args.iters
-    return recipe
+    return {**recipe, **length}
 
 
 def callbacks_for(recipe: dict, checkpoint_dir: str | None, quiet: bool, comm) -> list:
@@ -248,6 +154,7 @@ def callbacks_for(recipe: dict, checkpoint_dir: str | None, quiet: bool, comm) -
     (`DataParallel`), and rank 0 alone reports progress.
     """
     from scratchdl.runtime import callbacks as cb
+    from scratchdl.runtime.checkpoint import Checkpoint, Interrupt
 
     chosen = [cb.DivergenceGuard()]  # before Checkpoint: a blown-up state is never saved
     if comm.size > 1:
@@ -258,8 +165,8 @@ def callbacks_for(recipe: dict, checkpoint_dir: str | None, quiet: bool, comm) -
     if flat_input(recipe):  # one core steps a fully connected net; one evaluates
         chosen.append(cb.BackgroundEvaluation())
     if checkpoint_dir:
-        chosen.append(cb.Checkpoint(checkpoint_dir, recipe))
-    chosen.append(cb.Interrupt(checkpoint_dir or "scratchdl-checkpoint", recipe))
+        chosen.append(Checkpoint(checkpoint_dir, recipe))
+    chosen.append(Interrupt(checkpoint_dir or "scratchdl-checkpoint", recipe))
     if not quiet and comm.rank == 0:
         chosen.append(cb.Progress())
     return chosen
@@ -278,7 +185,7 @@ def train(args: argparse.Namespace, comm) -> int:
     from scratchdl.runtime.checkpoint import load_checkpoint
 
     lead = comm.rank == 0
-    recipe = resume_recipe(args) if args.resume else resolve_recipe(args)
+    recipe = resolve(resume_recipe(args) if args.resume else given_fields(args))
     for path in (args.save, args.plot):
         if path:
             check_output_path(path)

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scratchdl.app.experiments.common import Log, Run, compare, format_table, load_data, quiet
+from scratchdl.app.experiments.common import (
+    Log,
+    Run,
+    compare,
+    format_table,
+    layer_sizes,
+    load_data,
+    quiet,
+)
 from scratchdl.models import MultiLayerNetExtend
 
 if TYPE_CHECKING:
@@ -41,7 +49,7 @@ class Size:
         return np.logspace(0, -4, num=self.scales)
 
     def __str__(self) -> str:
-        return (f"MultiLayerNetExtend 784-{'-'.join(map(str, self.hidden))}-10 ReLU, float32, "
+        return (f"MultiLayerNetExtend {layer_sizes(self.hidden)} ReLU, float32, "
                 f"with and without batch norm; first {self.train_size} train images, "
                 f"SGD lr {self.lr:g}, batch {self.batch_size}, {self.epochs} epochs, "
                 f"{self.scales} weight scales logspace(0, -4); same draws and batches per pair")
@@ -49,7 +57,7 @@ class Size:
 
 FULL = Size()
 QUICK = Size(scales=6, test_size=1000)
-"""A few seconds, and still the book's result (tests/test_experiment_lessons.py)."""
+"""Six scales in a few seconds: still the book's result (tests/test_experiment_lessons.py)."""
 
 
 @dataclass

@@ -34,7 +34,7 @@ Log = Callable[[str], None]
 class CurveSize:
     """The size of a loss-curve comparison on the book's 5-layer ReLU network."""
 
-    iters: int
+    iters: int = 2000
     train_size: int | None = None
     test_size: int | None = None
     batch_size: int = 128
@@ -43,12 +43,22 @@ class CurveSize:
     @property
     def net(self) -> str:
         """The network's layer sizes as the book writes them, e.g. '784-100-100-10'."""
-        return f"784-{'-'.join(map(str, self.hidden))}-10"
+        return layer_sizes(self.hidden)
 
     @property
     def data(self) -> str:
         """Which training images the runs use."""
         return f"first {self.train_size} train images" if self.train_size else "60,000 images"
+
+
+QUICK_CURVES = {"iters": 300, "train_size": 10000, "test_size": 2000}
+"""A curve comparison in a few seconds that still shows the book's result
+(tests/test_experiment_lessons.py)."""
+
+
+def layer_sizes(hidden: Sequence[int]) -> str:
+    """An MNIST network's layer sizes as the book writes them, e.g. '784-100-100-10'."""
+    return "-".join(map(str, [784, *hidden, 10]))
 
 
 def quiet(_: str) -> None:
@@ -204,3 +214,30 @@ class LossCurves:
 
         return plot_loss_curves({label: r.history.train_loss for label, r in self.runs.items()},
                                 path, title=self.title, ylim=self.ylim)
+
+
+def compare_curves(size: CurveSize, settings: dict[str, tuple[dict, dict]], what: str,
+                   ylim: tuple[float, float], *, seed: int, data_dir: str | os.PathLike | None,
+                   dataset: str, log: Log) -> LossCurves:
+    """Train the book's ReLU MultiLayerNet once per setting, from the same draws and on the
+    same mini-batches, and keep the losses as curves.
+
+    settings: label -> (its network's arguments, e.g. weight_init_std; its trainer's
+    arguments, e.g. the optimizer).
+    """
+    from scratchdl.models import MultiLayerNet
+
+    rng = np.random.default_rng(seed)
+    data = load_data(size.train_size, size.test_size, data_dir, dataset)
+
+    def builder(net_args: dict) -> Build:
+        def build(init: np.random.Generator) -> Net:
+            return MultiLayerNet(data.x_train.shape[1], list(size.hidden), 10, rng=init,
+                                 dtype=np.float32, **net_args)
+        return build
+
+    runs = compare({label: (builder(net_args), trainer_args)
+                    for label, (net_args, trainer_args) in settings.items()},
+                   data, rng, log, iters=size.iters, mini_batch_size=size.batch_size,
+                   eval_every=size.iters, evaluate_sample_num_per_epoch=100)
+    return LossCurves(runs, title=f"{what} on {dataset} (smoothed training loss)", ylim=ylim)

@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scratchdl.app.experiments.common import Data, Log, Run, fit, format_table, load_data, quiet
+from scratchdl.app.experiments.common import (
+    Data,
+    Log,
+    Run,
+    fit,
+    format_table,
+    layer_sizes,
+    load_data,
+    quiet,
+)
 from scratchdl.models import MultiLayerNet
 
 if TYPE_CHECKING:
@@ -38,15 +47,16 @@ class Size:
     shown: int = 20
 
     def __str__(self) -> str:
-        return (f"{self.trials} trials: lr 10^U(-6,-2), weight decay 10^U(-8,-4); "
-                f"MultiLayerNet 784-{'-'.join(map(str, self.hidden))}-10 ReLU, float32, SGD, "
+        net = f"MultiLayerNet {layer_sizes(self.hidden)} ReLU, float32, SGD"
+        return (f"{self.trials} trials: lr 10^U(-6,-2), weight decay 10^U(-8,-4); {net}, "
                 f"batch {self.batch_size}, {self.epochs} epochs; first {self.train_size} "
                 f"train images, {self.validation_rate:.0%} of them for validation")
 
 
 FULL = Size()
 QUICK = Size(trials=20, shown=5)
-"""A few seconds, and still the book's result (tests/test_experiment_lessons.py)."""
+"""Twenty trials in a few seconds: the best still have large learning rates
+(tests/test_experiment_lessons.py)."""
 
 
 @dataclass

@@ -11,17 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import numpy as np
-
 from scratchdl.app.experiments.common import (
+    QUICK_CURVES,
     CurveSize,
     Log,
     LossCurves,
-    compare,
-    load_data,
+    compare_curves,
     quiet,
 )
-from scratchdl.models import MultiLayerNet
 
 SUMMARY = "SGD vs Momentum vs AdaGrad vs Adam on a 5-layer net (book 6.1.8)"
 
@@ -38,25 +35,14 @@ class Size(CurveSize):
                 "SGD/Momentum/AdaGrad lr 0.01, Adam lr 0.001; same init and batches for all")
 
 
-FULL = Size(iters=2000)
-QUICK = Size(iters=300, train_size=10000, test_size=2000)
-"""A few seconds, and still the book's result (tests/test_experiment_lessons.py)."""
+FULL = Size()
+QUICK = Size(**QUICK_CURVES)
 
 
 def run(size: Size = FULL, *, seed: int = 0, data_dir: str | os.PathLike | None = None,
         dataset: str = "mnist", log: Log = quiet) -> LossCurves:
     """Train the network once per optimizer; the result tabulates and plots the losses."""
-    rng = np.random.default_rng(seed)
-    data = load_data(size.train_size, size.test_size, data_dir, dataset)
-
-    def build(init: np.random.Generator) -> MultiLayerNet:
-        return MultiLayerNet(data.x_train.shape[1], list(size.hidden), 10, rng=init,
-                             dtype=np.float32)
-
-    settings = {label: (build, {"optimizer": name, "optimizer_param": {"lr": lr}})
+    settings = {label: ({}, {"optimizer": name, "optimizer_param": {"lr": lr}})
                 for label, (name, lr) in OPTIMIZERS.items()}
-    runs = compare(settings, data, rng, log, iters=size.iters,
-                   mini_batch_size=size.batch_size, eval_every=size.iters,
-                   evaluate_sample_num_per_epoch=100)
-    return LossCurves(runs, title=f"optimizers on {dataset} (smoothed training loss)",
-                      ylim=(0, 1))
+    return compare_curves(size, settings, "optimizers", (0, 1), seed=seed, data_dir=data_dir,
+                          dataset=dataset, log=log)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scratchdl.app.experiments.common import Log, Run, compare, format_table, load_data, quiet
+from scratchdl.app.experiments import common
 from scratchdl.models import MultiLayerNetExtend
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class Size:
 
     def __str__(self) -> str:
         test = f"first {self.test_size}" if self.test_size else "all 10,000"
-        return (f"MultiLayerNetExtend 784-{'-'.join(map(str, self.hidden))}-10 ReLU, He, "
+        return (f"MultiLayerNetExtend {common.layer_sizes(self.hidden)} ReLU, He, "
                 f"float32; first {self.train_size} train images, {test} test images; "
                 f"SGD lr {self.lr:g}, batch {self.batch_size}, {self.epochs} epochs; "
                 "same draws and batches for all")
@@ -60,13 +60,13 @@ QUICK = Size(epochs=100, test_size=1000)
 class Regimes:
     """One run per regime, with train and test accuracy after every epoch."""
 
-    runs: dict[str, Run]
+    runs: dict[str, common.Run]
 
     def table(self) -> str:
         """Final train and test accuracy and the gap between them."""
         rows = [[label, r.train_acc, r.test_acc, r.train_acc - r.test_acc]
                 for label, r in self.runs.items()]
-        return format_table(["regime", "train acc", "test acc", "gap"], rows)
+        return common.format_table(["regime", "train acc", "test acc", "gap"], rows)
 
     def plot(self, path: str | os.PathLike | None = None) -> Figure:
         """The figure (returned; written as a PNG to `path` when given)."""
@@ -80,10 +80,10 @@ class Regimes:
 
 
 def run(size: Size = FULL, *, seed: int = 0, data_dir: str | os.PathLike | None = None,
-        dataset: str = "mnist", log: Log = quiet) -> Regimes:
+        dataset: str = "mnist", log: common.Log = common.quiet) -> Regimes:
     """Train the network under each regime."""
     rng = np.random.default_rng(seed)
-    data = load_data(size.train_size, size.test_size, data_dir, dataset)
+    data = common.load_data(size.train_size, size.test_size, data_dir, dataset)
 
     def builder(extra: dict):
         def build(init: np.random.Generator) -> MultiLayerNetExtend:
@@ -92,6 +92,6 @@ def run(size: Size = FULL, *, seed: int = 0, data_dir: str | os.PathLike | None 
         return build
 
     settings = {label: (builder(extra), {}) for label, extra in REGIMES.items()}
-    return Regimes(compare(settings, data, rng, log, epochs=size.epochs,
+    return Regimes(common.compare(settings, data, rng, log, epochs=size.epochs,
                            mini_batch_size=size.batch_size, optimizer="sgd",
                            optimizer_param={"lr": size.lr}))

@@ -11,17 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import numpy as np
-
-from scratchdl.app.experiments.common import (
-    CurveSize,
-    Log,
-    LossCurves,
-    compare,
-    load_data,
-    quiet,
-)
-from scratchdl.models import MultiLayerNet
+from scratchdl.app.experiments import common
 
 SUMMARY = "std 0.01 vs Xavier vs He initialization on a 5-layer ReLU net (book 6.2.4)"
 
@@ -30,7 +20,7 @@ INITS = {"std=0.01": 0.01, "Xavier": "sigmoid", "He": "relu"}
 
 
 @dataclass(frozen=True)
-class Size(CurveSize):
+class Size(common.CurveSize):
     lr: float = 0.01
 
     def __str__(self) -> str:
@@ -39,27 +29,15 @@ class Size(CurveSize):
                 f"{self.data}; same draws (scaled) and batches for all")
 
 
-FULL = Size(iters=2000)
-QUICK = Size(iters=300, train_size=10000, test_size=2000)
-"""A few seconds, and still the book's result (tests/test_experiment_lessons.py)."""
+FULL = Size()
+QUICK = Size(**common.QUICK_CURVES)
 
 
 def run(size: Size = FULL, *, seed: int = 0, data_dir: str | os.PathLike | None = None,
-        dataset: str = "mnist", log: Log = quiet) -> LossCurves:
+        dataset: str = "mnist", log: common.Log = common.quiet) -> common.LossCurves:
     """Train the network once per initial scale; the result tabulates and plots the losses."""
-    rng = np.random.default_rng(seed)
-    data = load_data(size.train_size, size.test_size, data_dir, dataset)
-
-    def builder(std: float | str):
-        def build(init: np.random.Generator) -> MultiLayerNet:
-            return MultiLayerNet(data.x_train.shape[1], list(size.hidden), 10,
-                                 weight_init_std=std, rng=init, dtype=np.float32)
-        return build
-
-    settings = {label: (builder(std), {}) for label, std in INITS.items()}
-    runs = compare(settings, data, rng, log, iters=size.iters,
-                   mini_batch_size=size.batch_size, optimizer="sgd",
-                   optimizer_param={"lr": size.lr}, eval_every=size.iters,
-                   evaluate_sample_num_per_epoch=100)
-    return LossCurves(runs, title=f"weight init on {dataset} (smoothed training loss)",
-                      ylim=(0, 2.5))
+    settings = {label: ({"weight_init_std": std},
+                        {"optimizer": "sgd", "optimizer_param": {"lr": size.lr}})
+                for label, std in INITS.items()}
+    return common.compare_curves(size, settings, "weight init", (0, 2.5), seed=seed,
+                          data_dir=data_dir, dataset=dataset, log=log)

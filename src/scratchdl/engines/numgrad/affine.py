@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scratchdl.engines import activations
 from scratchdl.engines.numgrad.series import ORDER, loss_series
 from scratchdl.functions import DELTA, sigmoid, softmax
 from scratchdl.layers import Affine, Dropout, Relu, Sigmoid
@@ -166,6 +167,8 @@ def _row_local(layer, v: np.ndarray, index) -> np.ndarray:
     kind = type(layer)
     if kind is Sigmoid:
         return sigmoid(v)
+    if kind is activations.FastSigmoid:
+        return activations.sigmoid(v)
     if kind is Relu:
         return v * ~(v <= 0)
     if kind is Dropout:

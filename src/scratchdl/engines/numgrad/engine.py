@@ -1,21 +1,19 @@
 """Drives the numerical gradient of a `Net`: prepares the model, picks a path per layer.
 
-Preparation, all undone on exit: parameters in float64 (copies when the model is
-float32), BatchNormalization running statistics saved and restored, Dropout masks
-drawn once by the unperturbed forward and then held (`frozen`) while differencing.
+The model is held as `scratchdl.gradient.held_for_differences` holds it for the book's
+method: parameters in float64, Dropout masks drawn once by the unperturbed forward pass
+and then held, batch normalization's running statistics restored afterwards.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 
 from scratchdl.engines.numgrad.affine import affine_gradient
-from scratchdl.engines.numgrad.generic import perturbed_gradient, tail_loss
+from scratchdl.engines.numgrad.generic import tail_loss
 from scratchdl.engines.numgrad.series import ROW_LOCAL
 from scratchdl.functions import label_indices
-from scratchdl.gradient import H
+from scratchdl.gradient import h, held_for_differences, numerical_gradient
 from scratchdl.layers import Affine, SoftmaxWithLoss
 from scratchdl.runtime.backend import asarray
 
@@ -42,21 +40,21 @@ def loss_and_numerical_gradient(model, x, t) -> tuple[float, dict[str, np.ndarra
                 grads.update({name: local[key] for key, name in names.items()})
         for name in model.decayed:
             grads[name] = grads[name] + decay_difference(model.params[name],
-                                                         model.weight_decay_lambda, H)
+                                                         model.weight_decay_lambda, h)
     return loss, {name: grads[name] for name in model.params}
 
 
 def _layer_gradient(model, k: int, ins: list, outs: list, t, labels) -> dict:
     """Central differences of the data loss for layer k's parameters, by key."""
     layer = model.layers[k]
-    if _fast(model, k):
-        gW, gb = affine_gradient(ins[k], outs[k], model.layers[k + 1:], outs[k + 1:], labels, H)
+    if _by_series(model, k):
+        gW, gb = affine_gradient(ins[k], outs[k], model.layers[k + 1:], outs[k + 1:], labels, h)
         return {"W": gW, "b": gb}
 
-    def loss() -> float:
+    def loss(p) -> float:  # p is read through the layer, perturbed in place
         return tail_loss(model.layers[k:], model.last_layer, ins[k], t)
 
-    return {key: perturbed_gradient(p, loss, H) for key, p in layer.params.items()}
+    return {key: numerical_gradient(loss, p) for key, p in layer.params.items()}
 
 
 def decay_difference(w: np.ndarray, lam: float, h: float) -> np.ndarray:
@@ -68,7 +66,7 @@ def decay_difference(w: np.ndarray, lam: float, h: float) -> np.ndarray:
     return 0.5 * lam * ((w + h) ** 2 - (w - h) ** 2) / (2 * h)
 
 
-def _fast(model, k: int) -> bool:
+def _by_series(model, k: int) -> bool:
     """Layer k is an Affine with only row-local layers, then SoftmaxWithLoss, after it."""
     return (type(model.layers[k]) is Affine
             and type(model.last_layer) is SoftmaxWithLoss
@@ -83,41 +81,3 @@ def _forward(layers: list, x: np.ndarray) -> tuple[list, list]:
         x = layer.forward(x, True)
         outs.append(x)
     return ins, outs
-
-
-@contextmanager
-def held_for_differences(model):
-    """The model as central differences need it, put back afterwards: parameters in
-    float64, Dropout masks held (`frozen`: the next forward draws them, later ones
-    reuse them), BatchNormalization's running statistics restored."""
-    with _float64_params(model), _held_state(model):
-        for layer in model.layers:
-            if hasattr(layer, "frozen"):
-                layer.frozen = True
-        yield
-
-
-@contextmanager
-def _float64_params(model):
-    """Swap float64 copies in for parameters of another dtype; put the originals back."""
-    originals = {name: p for name, p in model.params.items() if p.dtype != np.float64}
-    try:
-        for name, p in originals.items():
-            model.params[name] = p.astype(np.float64)
-        yield
-    finally:
-        for name, p in originals.items():
-            model.params[name] = p
-
-
-@contextmanager
-def _held_state(model):
-    """Restore running statistics and Dropout `frozen` flags after differencing."""
-    saved = [(layer, {a: getattr(layer, a) for a in ("running_mean", "running_var", "frozen")
-                      if hasattr(layer, a)}) for layer in model.layers]
-    try:
-        yield
-    finally:
-        for layer, attrs in saved:
-            for a, value in attrs.items():
-                setattr(layer, a, value)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.polynomial import polynomial as P
 
+from scratchdl.engines.activations import FastSigmoid
 from scratchdl.functions import DELTA
 from scratchdl.layers import Affine, Dropout, Relu, Sigmoid
 from scratchdl.runtime.backend import asarray, xp
@@ -53,7 +54,7 @@ TAIL = 1e-17
 """Largest |c_M| eps^M accepted: a row whose last kept term is bigger has not
 converged (huge weights or unnormalized inputs) and is evaluated directly."""
 
-ROW_LOCAL = (Affine, Sigmoid, Relu, Dropout)
+ROW_LOCAL = (Affine, Sigmoid, FastSigmoid, Relu, Dropout)
 """Layers this module can push a series through (exact types)."""
 
 FACTORIAL = np.cumprod([1.0] + list(range(1, ORDER + 1)))
@@ -96,7 +97,7 @@ def loss_series(
             value = out[:, None, :]
             continue
         base = out[:, None, :] if full else out[:, units]
-        if kind is Sigmoid:
+        if kind in (Sigmoid, FastSigmoid):
             coeffs = sigmoid_series(coeffs, base)
         elif kind is Relu:
             radius = xp.minimum(radius, kink_radius(value, coeffs, eps_max))
