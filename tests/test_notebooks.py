@@ -9,11 +9,10 @@ functions run and compare the notebooks here, so the test and the refresh agree.
 from __future__ import annotations
 
 import ast
+import difflib
 import importlib.util
-import io
 import json
 import re
-import tokenize
 
 import pytest
 from conftest import REPO
@@ -123,34 +122,25 @@ def test_reruns_as_stored(path, mnist, book_weights):
         assert words in text, f"{path.name} did not show {words!r}"
 
 
-def string_shape(literal: str) -> str:
-    """A string literal with its words blanked: its prefix, and an f-string's fields."""
-    prefix = re.match(r"[A-Za-z]*", literal).group()
-    fields = []
-    if "f" in prefix.lower():
-        node = ast.parse(literal, mode="eval").body
-        fields = [ast.dump(v) for v in node.values if isinstance(v, ast.FormattedValue)]
-    return prefix + '""' + "".join(fields)
+class BlankWords(ast.NodeTransformer):
+    """Empties every string of a syntax tree, and reduces an f-string to its fields in a
+    fixed order (a translation may reorder them); the fields' code stays."""
+
+    def visit_Constant(self, node: ast.Constant) -> ast.Constant:
+        return ast.Constant("") if isinstance(node.value, str) else node
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.JoinedStr:
+        fields = [v for v in node.values if isinstance(v, ast.FormattedValue)]
+        return ast.JoinedStr(values=sorted(fields, key=ast.dump))
 
 
-def code_shape(source: str) -> list[str]:
-    """A code cell without its comments and with its strings' contents blanked: what the
-    two languages must share. IPython `%` lines stay as they are."""
-    shape, python = [], []
-    for line in source.splitlines():
-        (shape if line.lstrip().startswith("%") else python).append(line)
-        if line.lstrip().startswith("%"):
-            python.append("")
-    for token in tokenize.generate_tokens(io.StringIO("\n".join(python) + "\n").readline):
-        if token.type in (tokenize.COMMENT, tokenize.NL):
-            continue
-        if token.type == tokenize.STRING:
-            shape.append(string_shape(token.string))
-        elif token.type == getattr(tokenize, "FSTRING_MIDDLE", None):
-            shape.append('""')
-        else:
-            shape.append(token.string)
-    return shape
+def code_shape(source: str) -> str:
+    """A code cell without its comments and with its strings' words blanked, as code: what
+    the two languages must share. IPython `%` lines stay as they are."""
+    magics = [line for line in source.splitlines() if line.lstrip().startswith("%")]
+    python = "\n".join("" if line.lstrip().startswith("%") else line
+                       for line in source.splitlines())
+    return "\n".join(magics + [ast.unparse(BlankWords().visit(ast.parse(python)))])
 
 
 def section_numbers(source: str) -> list[str]:
@@ -172,7 +162,11 @@ def test_korean_in_step(chapter):
     for k, (a, b) in enumerate(zip(en.cells, ko.cells, strict=True)):
         where = f"{chapter} cell {k} ({a.source.splitlines()[0] if a.source else ''})"
         if a.cell_type == "code":
-            assert code_shape(a.source) == code_shape(b.source), f"{where}: the code differs"
+            diff = difflib.unified_diff(code_shape(a.source).splitlines(),
+                                        code_shape(b.source).splitlines(), "en", "ko", n=0,
+                                        lineterm="")
+            assert code_shape(a.source) == code_shape(b.source), (
+                f"{where}: the code differs:\n" + "\n".join(list(diff)[2:12]))
         else:
             assert section_numbers(a.source) == section_numbers(b.source), (
                 f"{where}: section numbers {section_numbers(a.source)} vs "
@@ -181,11 +175,14 @@ def test_korean_in_step(chapter):
 
 
 def test_code_shape_ignores_only_words():
-    english = '%matplotlib inline\nprint(f"price: {price}")  # the total\nx = "a"\n'
-    korean = '%matplotlib inline\nprint(f"가격: {price}")  # 합계\nx = "가"\n'
+    english = ('%matplotlib inline\nprint(f"{n} of {total} settings")  # the total\n'
+               'x = "a"  # a letter\n')
+    korean = ('%matplotlib inline\nprint(f"설정 {total}개 중 "\n      f"{n}개")  # 합계\n'
+              'x = "가"\n')
     assert code_shape(english) == code_shape(korean)
-    assert code_shape(english) != code_shape(english.replace("{price}", "{cost}"))
+    assert code_shape(english) != code_shape(english.replace("{total}", "{n + 1}"))
     assert code_shape(english) != code_shape(english.replace("inline", "widget"))
+    assert code_shape(english) != code_shape(english.replace('x = "a"', 'y = "a"'))
     assert section_numbers("## 4.2 Loss\ntext 4.3\n### 4.2.4 Batch") == ["4.2", "4.2.4"]
 
 
