@@ -73,7 +73,16 @@ def execute(path: Path) -> NotebookNode:
 
 
 def store(notebook: NotebookNode, path: Path) -> int:
-    """Write the executed notebook to `path`; returns its size in bytes."""
+    """Write the executed notebook to `path`; returns its size in bytes.
+
+    A cell that prints the same as the stored one (up to `VOLATILE` text) and draws the
+    same figures keeps its stored outputs, so that a refresh changes only what changed.
+    """
+    stored = nbformat.read(path, as_version=4)
+    if [c.cell_type for c in stored.cells] == [c.cell_type for c in notebook.cells]:
+        for old, new in zip(stored.cells, notebook.cells, strict=True):
+            if new.cell_type == "code" and same_outputs(old, new):
+                new.outputs = old.outputs
     nbformat.write(notebook, path)
     return path.stat().st_size
 
@@ -96,9 +105,21 @@ def text_output(cell: NotebookNode) -> str:
     return mask("".join(parts))
 
 
+def pngs(cell: NotebookNode) -> list[str]:
+    """The figures (`image/png`, base64) a code cell drew."""
+    return [out.data["image/png"] for out in cell.get("outputs", [])
+            if "image/png" in out.get("data", {})]
+
+
 def figures(cell: NotebookNode) -> int:
-    """How many figures (`image/png`) a code cell drew."""
-    return sum("image/png" in out.get("data", {}) for out in cell.get("outputs", []))
+    """How many figures a code cell drew."""
+    return len(pngs(cell))
+
+
+def same_outputs(old: NotebookNode, new: NotebookNode) -> bool:
+    """Whether two runs of a code cell printed the same (up to `VOLATILE` text) and drew
+    the very same figures."""
+    return text_output(old) == text_output(new) and pngs(old) == pngs(new)
 
 
 def differences(stored: NotebookNode, fresh: NotebookNode) -> list[str]:

@@ -195,3 +195,20 @@ def test_masking_leaves_results_alone():
         "<Layer at 0x<address>>, <time>, ETA <time>")
     kept = "100 samples, 3 steps, x = 1 s1 = 0"
     assert refresh.mask(kept) == kept
+
+
+def test_a_refresh_keeps_what_did_not_change(tmp_path):
+    """A cell whose new run differs only in volatile text keeps its stored outputs (no diff);
+    one that prints something else takes the new."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    def notebook(*lines):
+        return new_notebook(cells=[new_code_cell("run()", outputs=[
+            new_output("stream", name="stdout", text=line)]) for line in lines])
+
+    path = tmp_path / "n.ipynb"
+    nbformat.write(notebook("loss 0.31, 2.4 s\n", "acc 0.90\n"), path)
+    refresh.store(notebook("loss 0.31, 2.6 s\n", "acc 0.91\n"), path)
+    texts = [c.outputs[0].text for c in read(path).cells]
+    assert texts == ["loss 0.31, 2.4 s\n", "acc 0.91\n"]
