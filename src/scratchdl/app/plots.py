@@ -178,7 +178,8 @@ def plot_accuracy_grid(panels: dict[str, dict[str, tuple[Sequence[float], Sequen
 def plot_image_grid(images: np.ndarray, path: Out = None, titles: Sequence[str] = (),
                     title: str = "", columns: int = 10) -> Figure:
     """A grid of grayscale images (K, H, W), each scaled to its own range, like the
-    book's filter figures (7-24) and misclassified digits (8-4); optional per-image titles."""
+    book's filter figures (section 7.6.1) and misclassified digits (figure 8-2); optional
+    per-image titles."""
     k = len(images)
     columns = max(1, min(columns, k))
     rows = max(1, math.ceil(k / columns))
@@ -294,7 +295,7 @@ def plot_filter_outputs(image: np.ndarray, filters: np.ndarray, outputs: np.ndar
     """Chapter 7's `apply_filter.py`: the input image, then each filter beside its output.
 
     image (H, W); filters (K, FH, FW); outputs (K, OH, OW). Drawn black on white
-    (gray_r) like the book's figure 7-26; each image scaled to its own range.
+    (gray_r) like the book's figure in section 7.6.1; each image scaled to its own range.
     """
     k = len(filters)
     rows = max(1, math.ceil(k / pairs_per_row))

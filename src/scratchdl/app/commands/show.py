@@ -1,12 +1,12 @@
 """`scratchdl show FIGURE`: the book's figures, each written as a PNG.
 
-Of the book's functions: functions (chapter 3: step, sigmoid, ReLU, and step
-against sigmoid) and gradient (chapter 4: tangents, the gradient field, the
+Of the book's functions: functions (section 3.2: step, sigmoid, ReLU, and step
+against sigmoid) and gradient (sections 4.3-4.4: tangents, the gradient field, the
 path of gradient descent). Of a trained model: filters (its first layer's
-weights as an image grid: chapter 7's filters, or for a fully connected model
+weights as an image grid: section 7.6.1's filters, or for a fully connected model
 each hidden unit's 784 input weights as a 28x28 image), applied-filters (those
-filters applied to an image, filter beside output: chapter 7's apply_filter.py)
-and mistakes (the misclassified test digits: chapter 8).
+filters applied to an image, filter beside output: section 7.6.1, apply_filter.py)
+and mistakes (the misclassified test digits: section 8.1.1, figure 8-2).
 """
 
 from __future__ import annotations
@@ -46,19 +46,20 @@ def add_parser(sub) -> None:
         f.set_defaults(func=run)
         return f
 
-    figure("functions", show_functions, "step, sigmoid and ReLU (chapter 3)",
+    figure("functions", show_functions, "step, sigmoid and ReLU (section 3.2)",
            "Chapter 3's activation functions over -5 <= x < 5: the step function, the "
            "sigmoid, the two together, and ReLU (the book's figures 3-6 to 3-9).")
-    figure("gradient", show_gradient, "tangents, gradient field, gradient descent (chapter 4)",
+    figure("gradient", show_gradient,
+           "tangents, gradient field, gradient descent (sections 4.3-4.4)",
            "Chapter 4's figures: the tangent of 0.01x^2 + 0.1x at x = 5 and 10 (numerical_diff); "
            "the field of -grad(x0^2 + x1^2) as arrows (numerical_gradient); the path of "
            "gradient_descent from (-3, 4) with lr 0.1 (the book's figures 4-7, 4-9, 4-10).")
     f = figure("filters", show_filters, "a model's first-layer weights as images",
                "The first layer's weights W1 as an image grid: a convolutional model's filters "
-               "(chapter 7's figure 7-24), or each hidden unit's 784 input weights as 28x28.")
+               "(section 7.6.1), or each hidden unit's 784 input weights as 28x28.")
     f.add_argument("model", metavar="MODEL.npz", help=MODEL_HELP)
     f = figure("applied-filters", show_applied_filters,
-               "a convolutional model's filters applied to an image (chapter 7)",
+               "a convolutional model's filters applied to an image (section 7.6.1)",
                "Each first-layer filter of a convolutional model beside its output on an image "
                "(the book's apply_filter.py, bias left out as the book does). The image is an "
                "MNIST test digit (--index), or IMAGE: any image file, read as grayscale, "
@@ -72,9 +73,9 @@ def add_parser(sub) -> None:
     f.add_argument("--max", dest="max_filters", type=positive_int, default=16, metavar="N",
                    help="draw the first N filters (16, as the book)")
     add_data_args(f)
-    f = figure("mistakes", show_mistakes, "the misclassified test digits (chapter 8)",
+    f = figure("mistakes", show_mistakes, "the misclassified test digits (section 8.1.1)",
                "The test images a model misclassifies, with their true and predicted labels "
-               "(the book's figure 8-4).")
+               "(the book's figure 8-2, section 8.1.1).")
     f.add_argument("model", metavar="MODEL.npz", help=MODEL_HELP)
     f.add_argument("--max", dest="max_images", type=positive_int, default=40, metavar="N",
                    help="draw at most N of them (40)")

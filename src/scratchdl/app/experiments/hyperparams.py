@@ -33,7 +33,7 @@ from scratchdl.models import MultiLayerNet
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-SUMMARY = "random search over lr and weight decay, 100 trials as in the book (6.5)"
+SUMMARY = "random search over lr and weight decay, 100 trials as in the book (6.5.3)"
 
 
 @dataclass(frozen=True)

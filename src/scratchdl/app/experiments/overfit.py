@@ -24,7 +24,7 @@ from scratchdl.models import MultiLayerNetExtend
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-SUMMARY = "plain vs weight decay 0.1 vs dropout 0.2 on 300 images, 201 epochs (book 6.4)"
+SUMMARY = "plain vs weight decay 0.1 vs dropout 0.2 on 300 images, 201 epochs (book 6.4.1-6.4.3)"
 
 REGIMES = {
     "plain": {},
