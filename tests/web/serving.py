@@ -1,4 +1,5 @@
-"""Helpers for the tests of `scratchdl serve`: optional modules, PNG bytes, the server."""
+"""Helpers for the tests of `scratchdl serve` and `scratchdl lab`: optional modules, PNG
+bytes, the servers."""
 
 from __future__ import annotations
 
@@ -37,18 +38,29 @@ def png(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def start_server(model: Path, *args: str) -> tuple[subprocess.Popen, str]:
-    """`scratchdl serve MODEL --port 0 ARGS` in a child process, and the address it prints."""
+def start_command(*argv: str) -> tuple[subprocess.Popen, str]:
+    """`python -m scratchdl ARGV` (a web app listening on --port 0) in a child process, and
+    the address its first line prints."""
     need("starlette")
     need("uvicorn")
-    proc = subprocess.Popen([sys.executable, "-m", "scratchdl", "serve", str(model), "--port", "0",
-                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "scratchdl", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     found = re.search(r"http://\S+/", line)
     if not found:
         proc.kill()
-        raise AssertionError(f"serve printed {line!r}; stderr: {proc.stderr.read()}")
+        raise AssertionError(f"{argv[0]} printed {line!r}; stderr: {proc.stderr.read()}")
     return proc, found.group(0)
+
+
+def start_server(model: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """`scratchdl serve MODEL --port 0 ARGS` in a child process, and the address it prints."""
+    return start_command("serve", str(model), "--port", "0", *args)
+
+
+def start_lab(*args: str) -> tuple[subprocess.Popen, str]:
+    """`scratchdl lab --port 0 ARGS` in a child process, and the address it prints."""
+    return start_command("lab", "--port", "0", *args)
 
 
 def stop_server(proc: subprocess.Popen) -> tuple[int, str, str]:

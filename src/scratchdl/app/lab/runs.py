@@ -249,7 +249,7 @@ class Run(Callback):
         cursor["loss"] = n_loss + len(update["loss"])
         if h and len(h.eval_iters) > n_eval:
             n = len(h.eval_iters)
-            update["evals"] = {"iters": h.eval_iters[n_eval:n],
+            update["evals"] = {"from": n_eval, "iters": h.eval_iters[n_eval:n],
                                "train_acc": h.train_acc[n_eval:n],
                                "test_acc": h.test_acc[n_eval:n]}
             cursor["evals"] = n

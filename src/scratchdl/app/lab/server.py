@@ -71,8 +71,8 @@ def event(data: dict) -> str:
 def route(path: str, **handlers) -> Route:
     """A route calling one handler per HTTP method (`GET=...`, `POST=...`): one route per
     path, so that a 405 names every method the path takes."""
-    async def dispatch(request: Request) -> Response:
-        return await handlers[request.method](request)
+    async def dispatch(request: Request) -> Response:  # HEAD is GET without the body
+        return await handlers["GET" if request.method == "HEAD" else request.method](request)
     return Route(path, dispatch, methods=list(handlers))
 
 
