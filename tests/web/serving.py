@@ -19,6 +19,11 @@ from PIL import Image
 BOOK_ACCURACY = 0.9890
 """The test accuracy of the book's ch07 SimpleConvNet weights."""
 
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+"""Debian's Chromium, and its flags for headless tests with nothing reached outside."""
+
 
 def need(module: str):
     """Import `module` (from the web extra or Playwright); fail in CI, skip elsewhere."""
@@ -29,6 +34,18 @@ def need(module: str):
         if os.environ.get("CI"):
             pytest.fail(f"{message} (.ci/run installs it)")
         pytest.skip(message)
+
+
+def need_chromium():
+    """Playwright's sync API, with Debian's Chromium there to drive; fail in CI, skip
+    elsewhere."""
+    sync_api = need("playwright.sync_api")
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found: apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (.ci/run installs it)")
+        pytest.skip(message)
+    return sync_api
 
 
 def png(a: np.ndarray) -> bytes:
