@@ -11,12 +11,15 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
+import sys
 import time
 from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from serving import start_lab, stop_server
+from helpers import run_cli
+from serving import need, start_lab, stop_server
 
 MAX_RUNS = 3
 IDLE_SECONDS = 3
@@ -86,8 +89,8 @@ class Lab:
 def lab_url(mnist_dir) -> str:
     proc, url = start_lab("--max-runs", str(MAX_RUNS), "--idle-seconds", str(IDLE_SECONDS))
     yield url
-    status, _, err = stop_server(proc)
-    assert status == 0, err
+    status, out, err = stop_server(proc)  # Ctrl-C, with runs still training
+    assert (status, out.strip(), err) == (0, "scratchdl lab: stopped", "")
 
 
 @pytest.fixture
@@ -389,3 +392,47 @@ def test_a_lab_run_gives_the_losses_of_a_plain_trainer(lab, mnist, config):
     assert lab_losses == trainer.history.train_loss
     assert snap["test_acc"] == trainer.history.test_acc
     assert (snap["final"]["train_acc"], snap["final"]["test_acc"]) == final
+
+
+def test_lab_without_the_extra_says_what_to_install(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    code, out, err = run_cli(["lab"], capsys)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert 'pip install -e ".[web]"' in err
+
+
+def test_lab_bad_flags_and_a_taken_port(capsys):
+    """Bad flags exit 2, a port already taken exits 1; one line each."""
+    need("uvicorn")
+    for flags, words in [(["--port", "70000"], "port number from 0 to 65535"),
+                         (["--max-runs", "0"], "positive integer"),
+                         (["--idle-seconds", "soon"], "positive integer")]:
+        code, _, err = run_cli(["lab", *flags], capsys)
+        assert code == 2 and words in err and len(err.splitlines()) == 1, err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run_cli(["lab", "--port", port], capsys)
+    assert code == 1 and f"cannot listen on 127.0.0.1 port {port}" in err
+
+
+def test_a_watcher_joining_a_long_run_catches_up_in_pieces():
+    """Events carry at most LOSSES_PER_EVENT losses each; the rest follows, in order."""
+    from scratchdl.app.lab.config import Limits, configure
+    from scratchdl.app.lab.datasets import DataSets
+    from scratchdl.app.lab.runs import LOSSES_PER_EVENT, Run
+    from scratchdl.app.lab.turns import Turns
+    from scratchdl.train import History
+
+    run = Run("r", configure({"dataset": "xor"}, Limits(max_runs=1)), DataSets(), Turns(1))
+    run.history = History(train_loss=[float(i) for i in range(2 * LOSSES_PER_EVENT + 5)])
+    run.version = 1
+    cursor: dict = {}
+    got = [run.news(cursor) for _ in range(4)]
+    assert [len(e["loss"]) for e in got[:3]] == [LOSSES_PER_EVENT, LOSSES_PER_EVENT, 5]
+    assert [e["loss_from"] for e in got[:3]] == [0, LOSSES_PER_EVENT, 2 * LOSSES_PER_EVENT]
+    assert got[3] is None  # caught up, nothing new
+    run.history.train_loss.append(-1.0)
+    run.version += 1
+    assert run.news(cursor)["loss"] == [-1.0]

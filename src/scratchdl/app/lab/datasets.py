@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from functools import cache
 
 import numpy as np
 
@@ -40,3 +41,10 @@ class DataSets:
         x, t, x_test, t_test = self.arrays(recipe["dataset"], recipe["dtype"])
         n = recipe["train_size"]
         return x[:n], t[:n], x_test, t_test
+
+
+@cache
+def toy_points(name: str) -> dict:
+    """A toy set's points as JSON: x and t of the training set, x_test and t_test."""
+    (x, t), (x_test, t_test) = TOY_SETS[name](True), TOY_SETS[name](False)
+    return {"x": x.tolist(), "t": t.tolist(), "x_test": x_test.tolist(), "t_test": t_test.tolist()}

@@ -35,6 +35,8 @@ SAMPLE_SIZE = 200
 """Training samples the activation histograms are taken on."""
 LOSS_POINTS = 1000
 """Losses in a snapshot, at most: beyond, every k-th iteration's."""
+LOSSES_PER_EVENT = 20_000
+"""Losses in one event, at most: a watcher joining a long run catches up over a few."""
 
 log = logging.getLogger("scratchdl.lab")
 
@@ -235,18 +237,21 @@ class Run(Callback):
         }
 
     def news(self, cursor: dict) -> dict | None:
-        """What changed since `cursor` (a watcher's marks, moved on): new losses and
-        evaluations, new views, a new state; None when nothing did."""
+        """What changed since `cursor` (a watcher's marks, moved on): new losses (up to
+        LOSSES_PER_EVENT; the rest next time) and evaluations, new views, a new state; None
+        when nothing did."""
         if cursor.get("version") == self.version:
             return None
-        cursor["version"] = self.version
         h = self.history
         losses = h.train_loss if h else []
         n_loss, n_eval = cursor.get("loss", 0), cursor.get("evals", 0)
         update = {"id": self.id, "state": self.state, "iteration": self.iteration,
-                  "max_iter": self.max_iter, "loss_from": n_loss, "loss": losses[n_loss:],
+                  "max_iter": self.max_iter, "loss_from": n_loss,
+                  "loss": losses[n_loss:n_loss + LOSSES_PER_EVENT],
                   "its_per_second": round(self.its_per_second, 1) if self.alive else 0.0}
         cursor["loss"] = n_loss + len(update["loss"])
+        caught_up = cursor["loss"] >= len(losses)
+        cursor["version"] = self.version if caught_up else None
         if h and len(h.eval_iters) > n_eval:
             n = len(h.eval_iters)
             update["evals"] = {"from": n_eval, "iters": h.eval_iters[n_eval:n],

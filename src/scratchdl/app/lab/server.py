@@ -42,11 +42,10 @@ from scratchdl.app.lab.config import (
     data_shape,
     run_options,
 )
-from scratchdl.app.lab.datasets import DataSets
+from scratchdl.app.lab.datasets import DataSets, toy_points
 from scratchdl.app.lab.runs import Run, Runs, TooManyRuns
 from scratchdl.app.recipe import COMMON, DEFAULTS, FULLY_CONNECTED, RecipeError
 from scratchdl.app.web_common import EXCEPTION_HANDLERS, error, page, read_body
-from scratchdl.data.toy import TOY_SETS
 from scratchdl.models.base import INIT_GAINS
 from scratchdl.models.two_layer_net import ACTIVATIONS
 from scratchdl.optim import OPTIMIZERS
@@ -110,10 +109,8 @@ def create_app(limits: Limits, data: DataSets | None = None, idle_seconds: float
         answer = {"name": name, "train_size": samples, "inputs": inputs, "classes": classes}
         if name in IMAGE_SETS:
             return JSONResponse({**answer, "test_size": 10_000})
-        (x, t), (x_test, t_test) = TOY_SETS[name](True), TOY_SETS[name](False)
-        return JSONResponse({**answer, "test_size": len(x_test), "x": x.tolist(),
-                             "t": t.tolist(), "x_test": x_test.tolist(),
-                             "t_test": t_test.tolist()})
+        points = toy_points(name)
+        return JSONResponse({**answer, "test_size": len(points["x_test"]), **points})
 
     async def list_runs(request: Request) -> JSONResponse:
         return JSONResponse({"runs": [run.summary() for run in runs.runs.values()],
