@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scratchdl.app.commands.common import positive_int
-from scratchdl.app.commands.serve import listen, port_number, url
+from scratchdl.app.commands.common import add_data_dir_arg, positive_int
+from scratchdl.app.commands.serve import add_address_args, listen, run_app, url
 from scratchdl.runtime.errors import UsageError, as_argument, spelling_arguments
 from scratchdl.runtime.threads import blas_threads, workers
 
@@ -27,14 +27,8 @@ def add_parser(sub) -> None:
         "stops on its own. Serves until Ctrl-C. Needs the web extra: pip install -e \".[web]\" "
         "in the checkout.",
     )
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only; "
-                   "0.0.0.0 makes the page reachable from the network)")
-    p.add_argument("--port", type=port_number, default=8000,
-                   help="port to listen on (default 8000; 0 picks a free one)")
-    p.add_argument("--data-dir", default=None, metavar="DIR",
-                   help="folder holding mnist/ and fashion-mnist/ (searched first; "
-                   "the environment variable SCRATCHDL_DATA works too)")
+    add_address_args(p)
+    add_data_dir_arg(p)
     g = p.add_argument_group("limits")
     g.add_argument("--max-runs", type=positive_int, default=workers(), metavar="N",
                    help="runs training (or paused) at once; one more is refused "
@@ -56,7 +50,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (is the web extra there? run_app serves with it)
 
         from scratchdl.app.lab.config import Limits
         from scratchdl.app.lab.datasets import DataSets
@@ -69,19 +63,13 @@ def run(args: argparse.Namespace) -> int:
                     max_numerical_params=args.max_numerical_params)
     app = create_app(limits, DataSets(args.data_dir), idle_seconds=args.idle_seconds)
     sock = listen(args.host, args.port)
-    server = uvicorn.Server(uvicorn.Config(app, http="h11", lifespan="on", log_level="warning",
-                                           access_log=False))
     print(f"lab at {url(sock)} (at most {limits.max_runs} runs at once; Ctrl-C to stop)",
           flush=True)
     switch = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_SECONDS)
     try:  # the API speaks of JSON fields (lr=0.01), not of flags; each run uses one core
         with spelling_arguments(as_argument), blas_threads(1):
-            server.run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes the Ctrl-C on
-        pass
+            run_app(app, sock, "lab")
     finally:
         sys.setswitchinterval(switch)
-        sock.close()
-    print("scratchdl lab: stopped", flush=True)
     return 0
