@@ -1,9 +1,10 @@
 """`scratchdl lab` under load: 20 clients, each starting a run and watching it.
 
 Starts the real command (`scratchdl lab --port 0 --max-runs CLIENTS`) in a child process.
-Each client starts the seed recipe's run (TwoLayerNet 784-50-10, sigmoid, SGD lr 0.1,
-batches of 100 from all 60,000 MNIST images; evaluation on all 70,000 each epoch) and
-then watches it as a script would, asking for its snapshot (`GET /api/runs/{id}`) ten
+Every run is the seed recipe (TwoLayerNet 784-50-10, sigmoid, SGD lr 0.1, batches of 100
+from all 60,000 MNIST images; evaluation on all 70,000 each epoch). First one run trains
+alone for 5 s: its iterations per second are the reference. Then each client starts a
+run and watches it as a script would, asking for its snapshot (`GET /api/runs/{id}`) ten
 times a second; one more client loads the page and `GET /api/runs` meanwhile. Prints the
 latency of each (p50, p99, max) while all the runs train, the iterations per second each
 run gets, and the server's memory (RSS): idle, with MNIST loaded, while the runs train,
@@ -113,10 +114,12 @@ def page_visitor(url: str, seconds: float, go: threading.Barrier, out: dict,
         time.sleep(0.1)
 
 
-def churn(url: str, total: int, at_once: int, errors: list) -> None:
-    """Start and delete `total` runs, `at_once` at a time, each after its first iterations."""
+def churn(url: str, total: int, at_once: int, errors: list, pid: int) -> list[float]:
+    """Start and delete `total` runs, `at_once` at a time, each after its first iterations;
+    the server's RSS after every 100."""
     client = Client(url)
-    for _ in range(0, total, at_once):
+    memory = []
+    for done in range(at_once, total + at_once, at_once):
         ids = []
         for _ in range(at_once):
             status, answer, _ = client.call("POST", "/api/runs", SEED_RECIPE)
@@ -131,8 +134,11 @@ def churn(url: str, total: int, at_once: int, errors: list) -> None:
             status, answer, _ = client.call("DELETE", run)
             if status != 204:
                 errors.append((status, answer))
-    while client.call("GET", "/api/runs")[1]["alive"]:
-        time.sleep(0.1)
+        while client.call("GET", "/api/runs")[1]["alive"]:
+            time.sleep(0.1)
+        if done % 100 == 0:
+            memory.append(rss_mib(pid))
+    return memory
 
 
 def stats(latencies: list[float]) -> str:
@@ -157,9 +163,15 @@ def main() -> int:
         memory = {"idle": rss_mib(proc.pid)}
         one = Client(url)
         _, answer, _ = one.call("POST", "/api/runs", SEED_RECIPE)
-        while one.call("GET", f"/api/runs/{answer['id']}")[1]["iteration"] < 1:
+        alone = f"/api/runs/{answer['id']}"
+        while (start := one.call("GET", alone)[1]["iteration"]) < 1:
             time.sleep(0.1)
-        one.call("DELETE", f"/api/runs/{answer['id']}")
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 5:
+            time.sleep(0.1)
+            done = one.call("GET", alone)[1]["iteration"]
+        alone_its = (done - start) / (time.perf_counter() - t0)
+        one.call("DELETE", alone)
         memory["MNIST loaded"] = rss_mib(proc.pid)
 
         out: dict = {}
@@ -180,7 +192,7 @@ def main() -> int:
         while one.call("GET", "/api/runs")[1]["alive"]:
             time.sleep(0.1)
         memory[f"{args.clients} runs deleted"] = rss_mib(proc.pid)
-        churn(url, args.churn, args.clients, errors)
+        every_100 = churn(url, args.churn, args.clients, errors, proc.pid)
         memory[f"{args.churn} more started and deleted"] = rss_mib(proc.pid)
     finally:
         proc.send_signal(signal.SIGINT)
@@ -195,11 +207,15 @@ def main() -> int:
     print(f"| GET / (the page) | {stats(out['page'])} |")
     print(f"| GET /api/runs | {stats(out['list'])} |")
     print(f"iterations per second per run: mean {its.mean():.1f}, min {its.min():.1f}, "
-          f"max {its.max():.1f} (all {args.clients} together: {its.sum():.0f})")
+          f"max {its.max():.1f} (all {args.clients} together: {its.sum():.0f}; one run "
+          f"alone, before: {alone_its:.0f})")
     print("| server memory (RSS) | MiB |")
     print("|---|---|")
     for what, mib in memory.items():
         print(f"| {what} | {mib:.0f} |")
+    if every_100:
+        print("RSS after every 100 of those runs, MiB: "
+              + ", ".join(f"{mib:.0f}" for mib in every_100))
     print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
     return 1 if errors else 0
 

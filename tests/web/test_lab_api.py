@@ -436,3 +436,11 @@ def test_a_watcher_joining_a_long_run_catches_up_in_pieces():
     run.history.train_loss.append(-1.0)
     run.version += 1
     assert run.news(cursor)["loss"] == [-1.0]
+
+
+def test_the_mmap_threshold_is_fixed_where_the_c_library_is_glibc():
+    import platform
+
+    from scratchdl.app.lab.memory import keep_large_arrays_mapped
+
+    assert keep_large_arrays_mapped() == (platform.libc_ver()[0] == "glibc")

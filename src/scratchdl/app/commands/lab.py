@@ -5,7 +5,6 @@ or the decision boundary, several runs side by side."""
 from __future__ import annotations
 
 import argparse
-import sys
 
 from scratchdl.app.commands.common import add_data_dir_arg, positive_int
 from scratchdl.app.commands.serve import add_address_args, listen, run_app, url
@@ -13,10 +12,6 @@ from scratchdl.runtime.errors import UsageError, as_argument, spelling_arguments
 from scratchdl.runtime.threads import blas_threads, workers
 
 GET_THE_EXTRA = "lab needs Starlette and uvicorn: ${extra:web}"
-
-SWITCH_SECONDS = 0.001
-"""The interpreter's thread switch interval while the lab serves: the event loop waits at
-most about this long for the runs' threads to let it answer."""
 
 
 def add_parser(sub) -> None:
@@ -54,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
         from scratchdl.app.lab.config import Limits
         from scratchdl.app.lab.datasets import DataSets
+        from scratchdl.app.lab.memory import keep_large_arrays_mapped
         from scratchdl.app.lab.server import create_app
     except ImportError:
         raise UsageError(GET_THE_EXTRA) from None
@@ -65,11 +61,8 @@ def run(args: argparse.Namespace) -> int:
     sock = listen(args.host, args.port)
     print(f"lab at {url(sock)} (at most {limits.max_runs} runs at once; Ctrl-C to stop)",
           flush=True)
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_SECONDS)
-    try:  # the API speaks of JSON fields (lr=0.01), not of flags; each run uses one core
-        with spelling_arguments(as_argument), blas_threads(1):
-            run_app(app, sock, "lab")
-    finally:
-        sys.setswitchinterval(switch)
+    keep_large_arrays_mapped()
+    # the API speaks of JSON fields (lr=0.01), not of flags; each run uses one core
+    with spelling_arguments(as_argument), blas_threads(1):
+        run_app(app, sock, "lab")
     return 0
