@@ -350,6 +350,27 @@ def test_an_mnist_run_passes_85_percent_within_2000_iterations(lab):
     assert max(snap["test_acc"]) > 0.85 and snap["eval_iters"][-1] <= 2000
 
 
+def test_numerical_gradients_draw_the_curve_of_backprop(lab):
+    """The seed's point: the seed recipe with numerical gradients (float64) follows the
+    backprop run (float32) loss for loss, at the numerical engine's speed."""
+    backprop = lab.start(iters=300)
+    numerical = lab.start(iters=300, gradient="numerical")
+    a = lab.finished(backprop)
+    b = lab.finished(numerical)
+    a_loss = lab.snapshot(backprop, since=0)["loss"]
+    b_loss = lab.snapshot(numerical, since=0)["loss"]
+    assert len(a_loss) == len(b_loss) == 300
+    assert np.abs(np.subtract(a_loss, b_loss)).max() < 1e-3
+    assert b_loss[-1] < 0.8 * b_loss[0]
+    assert abs(a["final"]["test_acc"] - b["final"]["test_acc"]) < 0.005
+
+
+def test_a_fashion_mnist_run_learns(lab):
+    run = lab.start(dataset="fashion-mnist", train_size=5000, activation="relu", iters=300)
+    snap = lab.finished(run)
+    assert snap["final"]["test_acc"] > 0.6, snap["final"]  # chance: 0.1
+
+
 @pytest.mark.parametrize("config", [
     {"dataset": "mnist", "train_size": 2000, "model": "multi-layer", "hidden": "40,20",
      "batchnorm": True, "dropout": 0.2, "weight_decay": 1e-4, "optimizer": "adam",

@@ -21,6 +21,8 @@ import pytest
 from serving import ARGS, CHROMIUM, need_chromium, start_lab, stop_server
 
 IDLE_SECONDS = 2
+REFUSED = ("status of 400 (Bad Request)", "status of 429 (Too Many Requests)")
+"""The browser's console notes of answers the tests ask for."""
 
 COLORS = """(selector) => {
     const c = document.querySelector(selector);
@@ -67,7 +69,8 @@ def open_page(chromium, lab_url):
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" and not
+                m.text.endswith(REFUSED) else None)
         page.goto(lab_url + query)
         expect(page.locator("body")).to_have_attribute("data-ready", "1")
         opened.append((context, errors))
@@ -249,3 +252,23 @@ def test_closing_the_page_stops_its_runs(open_page, lab_url):
         time.sleep(0.1)
     assert server_runs(lab_url) == {"runs": [], "alive": 0, "max_runs": 4}
     assert time.monotonic() - closed < IDLE_SECONDS + 3
+
+
+def test_refusals_are_shown_with_the_knob_at_fault(open_page, lab_url):
+    from playwright.sync_api import expect
+
+    page = open_page()
+    page.fill("[name=lr]", "-1")
+    page.click("#start")
+    expect(page.locator("#status")).to_have_text("lr: must be a positive number, got -1")
+    assert page.locator("#status").get_attribute("class") == "error"
+    assert "bad" in page.locator("label:has([name=lr])").get_attribute("class")
+    page.fill("[name=lr]", "0.1")
+    page.click("[data-preset=preset_spiral]")
+    page.select_option("[name=vary]", "seed")
+    page.fill("[name=values]", "1, 2, 3, 4, 5")
+    page.click("#start")
+    expect(page.locator("#status")).to_contain_text("at most 4 runs at once")
+    assert page.locator(".run").count() == 4
+    page.click("#reset")
+    expect(page.locator(".run")).to_have_count(0)

@@ -285,7 +285,7 @@ class Runs:
         if self.alive() >= self.limits.max_runs:
             raise TooManyRuns(f"{self.alive()} runs are training, the most this server "
                               f"allows at once ({self.limits.max_runs}); delete one or wait "
-                              "for one to finish")
+                              "for one to finish (`scratchdl lab --max-runs N` allows more)")
         run_id = f"{next(self.counter)}-{secrets.token_hex(3)}"
         run = self.runs[run_id] = Run(run_id, recipe, self.data, self.turns, paused, speed)
         run.thread.start()

@@ -17,6 +17,11 @@
 Errors are JSON {"error": ...}; a bad configuration gets 400 with "field" and "valid", a
 start beyond the server's runs 429, an unknown run 404. Training runs on the runs' own
 threads: a handler only reads what they recorded, or asks them to pause, step or stop.
+
+A run lives while someone watches it: an event stream open on it, or a request about it
+(snapshot, views, pause, resume, step) within the last `idle_seconds`. A run nobody
+watches for longer is stopped and forgotten, finished or not: a closed page's runs go
+within seconds, while a script that polls a run's snapshot keeps it training.
 """
 
 from __future__ import annotations
