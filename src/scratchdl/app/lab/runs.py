@@ -24,7 +24,7 @@ from scratchdl.app.lab.views import boundary_grid, bounds_of, views
 from scratchdl.app.recipe import make_model, trainer_options
 from scratchdl.runtime.callbacks import Callback, DivergenceGuard
 from scratchdl.runtime.errors import ScratchdlError
-from scratchdl.train import Trainer
+from scratchdl.train import History, Trainer
 
 STATES = ("running", "paused", "finished", "failed", "stopped")
 """A run's states; the last three are final."""
@@ -73,7 +73,7 @@ class Run(Callback):
         self.state = "paused" if paused else "running"
         self.max_iter = iterations(recipe)
         self.iteration = 0
-        self.history = None
+        self.history: History | None = None
         self.views: dict | None = None
         self.views_version = 0
         self.version = 0
@@ -90,6 +90,10 @@ class Run(Callback):
         self.next_view = 0.0
         self.viewing = False
         self.next_step = 0.0
+        self.sample = None
+        """Training samples the activation histograms are taken on."""
+        self.boundary: tuple | None = None
+        """For points in the plane: the decision-boundary map's grid and bounds."""
         self.thread = threading.Thread(target=self.main, name=f"lab-run-{run_id}", daemon=True)
 
     # -- asked by the server --------------------------------------------------------------
@@ -103,6 +107,7 @@ class Run(Callback):
         with self.changed:
             if self.state == "paused":
                 self.state = "running"
+                self.steps_asked = 0  # a step not yet taken is part of the run now
                 self.touch()
 
     def step(self) -> None:
@@ -133,7 +138,6 @@ class Run(Callback):
             classes = int(max(t_train.max(), t_test.max())) + 1
             model = make_model(self.recipe, x_train.shape[1], classes, rng)
             self.sample = x_train[:SAMPLE_SIZE]
-            self.boundary = None
             if x_train.shape[1] == 2:
                 bounds = bounds_of(x_train, x_test)
                 self.boundary = (boundary_grid(bounds), bounds)
