@@ -1,5 +1,7 @@
 """TwoLayerNet and MultiLayerNet(Extend): shapes, book names, gradients."""
 
+import copy
+
 import numpy as np
 import pytest
 from helpers import assert_close, host
@@ -65,6 +67,22 @@ def test_assigning_params_takes_effect():
         net.params["W1"] = np.zeros((5, 5))
     with pytest.raises(KeyError, match="W9"):
         net.params["W9"] = np.zeros(1)
+
+
+def test_a_copied_network_has_its_own_params():
+    """copy.deepcopy (the background evaluation's, the lab's views') keeps every parameter,
+    bound to the copy's layers."""
+    net = MultiLayerNetExtend(4, [3, 3], 2, use_batchnorm=True, use_dropout=True, rng=0)
+    twin = copy.deepcopy(net)
+    assert list(twin.params) == list(net.params)
+    for name, value in net.params.items():
+        np.testing.assert_array_equal(host(twin.params[name]), host(value))
+        assert twin.params[name] is not value
+    twin.params["W1"] += 1.0
+    x = asarray(np.ones((2, 4)))
+    assert not np.allclose(host(twin.predict(x)), host(net.predict(x)))
+    twin.params["W2"] = asarray(np.zeros((3, 3)))
+    assert twin.layers[4].params["W"] is twin.params["W2"]
 
 
 def test_accuracy_labels_and_one_hot():

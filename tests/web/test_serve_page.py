@@ -15,11 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serving import need
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+from serving import ARGS, CHROMIUM, need_chromium
 
 SUMMARY = """() => {
     const pad = document.getElementById('pad'), input = document.getElementById('input');
@@ -43,12 +39,7 @@ SUMMARY = """() => {
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """Headless Chromium with a fresh profile; touch enabled, so touch events reach it."""
-    sync_api = need("playwright.sync_api")
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} not found: apt-get install chromium"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message} (.ci/run installs it)")
-        pytest.skip(message)
+    sync_api = need_chromium()
     with sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             tmp_path_factory.mktemp("chromium-profile"), executable_path=str(CHROMIUM),

@@ -17,7 +17,7 @@ from scratchdl.runtime.distributed import fail_at_start
 from scratchdl.runtime.errors import ScratchdlError, one_line, spelling_arguments
 
 COMMANDS = ["train", "evaluate", "predict", "data", "experiment", "gradcheck", "show",
-            "import_book", "serve"]
+            "import_book", "serve", "lab"]
 """Modules of `scratchdl.app.commands`, each with `add_parser(subparsers)`."""
 
 EXTRAS = {"gpu": 'pip install -e ".[gpu]" (CuPy for CUDA 13; for CUDA 12: '

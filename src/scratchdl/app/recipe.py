@@ -230,6 +230,19 @@ def make_model(recipe: Mapping, input_size: int, output_size: int,
     return build_model(config, rng=rng, dtype=recipe["dtype"])
 
 
+def trainer_options(recipe: Mapping) -> dict:
+    """The recipe's settings as `Trainer`'s keyword arguments (all but the data, the
+    generator, the callbacks and the communicator)."""
+    return {
+        "epochs": recipe.get("epochs"), "iters": recipe.get("iters"),
+        "mini_batch_size": recipe["batch_size"], "optimizer": recipe["optimizer"],
+        "optimizer_param": {"lr": recipe["lr"]}, "gradient": recipe["gradient"],
+        "evaluate_sample_num_per_epoch": recipe.get("evaluate_sample_num"),
+        "eval_every": recipe.get("eval_every"),
+        "augment": AUGMENTATIONS[recipe["augment"]] if recipe.get("augment") else None,
+    }
+
+
 def defaults_table() -> str:
     """DEFAULTS as the text table of `train --help`."""
     head = ["model", "hidden", "activation", "weight init", "optimizer", "lr", "batch",

@@ -44,7 +44,8 @@ class ParamDict(dict):
             raise KeyError(f"{name!r} is not a parameter of this model; it has {list(self)}")
         layer, key = self.bindings[name]
         old = layer.params[key]
-        if value is old:  # an in-place update, `params[key] -= ...`: nothing to rebind
+        if value is old:  # an in-place update (`params[key] -= ...`), or a copy filling in
+            super().__setitem__(name, value)
             return
         value = asarray(value)
         if value.shape != old.shape:

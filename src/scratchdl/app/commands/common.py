@@ -56,6 +56,11 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     """--dataset and --data-dir, as every data-reading subcommand takes them."""
     parser.add_argument("--dataset", default=None, metavar="NAME",
                         help="mnist (default) or fashion-mnist")
+    add_data_dir_arg(parser)
+
+
+def add_data_dir_arg(parser: argparse.ArgumentParser) -> None:
+    """--data-dir, where the data sets are looked for first."""
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="folder holding mnist/ and fashion-mnist/ (searched first; "
                         "the environment variable SCRATCHDL_DATA works too)")

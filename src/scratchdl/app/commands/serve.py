@@ -33,12 +33,17 @@ def add_parser(sub) -> None:
     )
     p.add_argument("model", nargs="?", metavar="MODEL.npz",
                    help="a model saved by `scratchdl train --save`")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only; "
-                   "0.0.0.0 makes the page reachable from the network)")
-    p.add_argument("--port", type=port_number, default=8000,
-                   help="port to listen on (default 8000; 0 picks a free one)")
+    add_address_args(p)
     p.set_defaults(func=run)
+
+
+def add_address_args(parser: argparse.ArgumentParser) -> None:
+    """--host and --port, as every web app's command takes them (`listen` uses them)."""
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only; "
+                        "0.0.0.0 makes the page reachable from the network)")
+    parser.add_argument("--port", type=port_number, default=8000,
+                        help="port to listen on (default 8000; 0 picks a free one)")
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model is None:
         raise UsageError(GET_A_MODEL)
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (is the web extra there? run_app serves with it)
 
         from scratchdl.app.web.app import create_app
     except ImportError:
@@ -81,15 +86,22 @@ def run(args: argparse.Namespace) -> int:
     classifier = Classifier.load(args.model)
     app = create_app(classifier, Path(args.model).name)
     sock = listen(args.host, args.port)
-    server = uvicorn.Server(uvicorn.Config(app, http="h11", lifespan="on", log_level="warning",
-                                           access_log=False))
     print(f"serving {describe(classifier.model)} from {args.model} at {url(sock)} "
           "(Ctrl-C to stop)", flush=True)
+    run_app(app, sock, "serve")
+    return 0
+
+
+def run_app(app, sock: socket.socket, command: str) -> None:
+    """Serve the ASGI `app` on `sock` with uvicorn until Ctrl-C, then say it stopped."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, http="h11", lifespan="on", log_level="warning",
+                                           access_log=False))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes the Ctrl-C on
         pass
     finally:
         sock.close()
-    print("scratchdl serve: stopped", flush=True)
-    return 0
+    print(f"scratchdl {command}: stopped", flush=True)

@@ -30,6 +30,7 @@ from scratchdl.app.recipe import (
     defaults_table,
     make_model,
     resolve,
+    trainer_options,
 )
 from scratchdl.data.augment import AUGMENTATIONS
 from scratchdl.io import CHECKPOINT_FORMAT, read_npz, save_model
@@ -197,14 +198,9 @@ def train(args: argparse.Namespace, comm) -> int:
     rng = np.random.default_rng(recipe["seed"])
     model = make_model(recipe, int(np.prod(x_train.shape[1:])), 10, rng)
     trainer = Trainer(
-        model, x_train, t_train, x_test, t_test,
-        epochs=recipe.get("epochs"), iters=recipe.get("iters"),
-        mini_batch_size=recipe["batch_size"], optimizer=recipe["optimizer"],
-        optimizer_param={"lr": recipe["lr"]}, gradient=recipe["gradient"],
-        evaluate_sample_num_per_epoch=recipe.get("evaluate_sample_num"),
-        eval_every=recipe.get("eval_every"), rng=rng, verbose=False,
-        augment=AUGMENTATIONS[recipe["augment"]] if recipe.get("augment") else None,
+        model, x_train, t_train, x_test, t_test, rng=rng, verbose=False,
         callbacks=callbacks_for(recipe, checkpoint_dir, args.quiet, comm), comm=comm,
+        **trainer_options(recipe),
     )
     if args.resume:
         load_checkpoint(trainer, args.resume)
