@@ -42,7 +42,8 @@ CASES = {
     "train-unknown-optimizer": (["train", "--optimizer", "lbfgs"], 2, "invalid choice"),
     "train-dropout-1.5": (["train", "--model", "multi-layer", "--dropout", "1.5"], 2,
                           "--dropout: must be in [0, 1)"),
-    "train-seed-text": (["train", "--seed", "x"], 2, "--seed: invalid int value"),
+    "train-seed-text": (["train", "--seed", "x"], 2, "--seed: expected an integer >= 0"),
+    "train-seed-negative": (["train", "--seed", "-1"], 2, "--seed: must be an integer >= 0"),
     "train-unknown-flag": (["train", "--learning-rate", "0.1"], 2, "unrecognized arguments"),
     # train: the recipe's checks
     "train-batch-size-70000": (["train", "--batch-size", "70000", "--iters", "1"], 2,

@@ -7,10 +7,12 @@ from __future__ import annotations
 import io
 import re
 import tokenize
+from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import REPO
+
+REPO = Path(__file__).resolve().parents[1]
 
 GLOSSARY = REPO / "docs" / "glossary.ko.md"
 KOREAN_NOTEBOOKS = sorted((REPO / "notebooks" / "ko").glob("*.ipynb"))

@@ -170,7 +170,7 @@ def test_toy_points_and_image_sets_are_described(lab):
     ({"epochs": 200}, "epochs", "120,000 iterations"),
     ({"gradient": "numerical", "hidden": 100}, "gradient", "79,510 parameters"),
     ({"dropout": 0.5}, "dropout", "multi-layer"),
-    ({"seed": -1}, "seed", "0 or more"),
+    ({"seed": -1}, "seed", "must be an integer >= 0"),
     ({"paused": "yes"}, "paused", "true or false"),
     ({"speed": -5}, "speed", ">= 0"),
 ])

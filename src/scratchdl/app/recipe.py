@@ -94,9 +94,9 @@ def weight_init(value: object) -> float | str:
         raise argparse.ArgumentTypeError(str(e).removeprefix("weight_init_std ")) from None
 
 
-def integer(value: object) -> int:
-    """an integer"""
-    return number(value, int, -float("inf"), True, "an integer")
+def seed(value: object) -> int:
+    """an integer >= 0"""
+    return number(value, int, 0, False, "an integer >= 0")
 
 
 def folder(value: object) -> str:
@@ -130,7 +130,7 @@ FIELDS: dict[str, Callable[[object], object]] = {
     "eval_every": positive_int,
     "evaluate_sample_num": positive_int,
     "augment": choice(list(AUGMENTATIONS)),
-    "seed": integer,
+    "seed": seed,
     "dtype": choice(DTYPES),
     "dataset": dataset,
     "data_dir": folder,

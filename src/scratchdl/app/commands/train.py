@@ -91,7 +91,7 @@ def add_parser(sub) -> None:
     g.add_argument("--augment", choices=list(AUGMENTATIONS), default=None,
                    help="augment training batches: shift = random shifts of up to 2 pixels "
                    "(off by default, like the book)")
-    g.add_argument("--seed", type=int, default=None,
+    g.add_argument("--seed", type=FIELDS["seed"], default=None,
                    help="seed of the run's one random generator (0); same seed, same numbers")
     g.add_argument("--dtype", choices=DTYPES, default=None,
                    help="float32 (default) or float64 (default for --gradient numerical)")

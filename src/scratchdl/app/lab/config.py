@@ -76,9 +76,6 @@ def configure(given: Mapping[str, object], limits: Limits) -> dict:
     samples, inputs, classes = data_shape(dataset)
     train_size = train_size_of(given.pop("train_size", None), dataset, samples, limits)
     recipe = resolve(given)
-    if recipe["seed"] < 0:
-        raise RecipeError("seed", f"seed: must be 0 or more, got {recipe['seed']}",
-                          "an integer >= 0")
     recipe.update(dataset=dataset, train_size=train_size)
     check_limits(recipe, inputs, classes, limits)
     return recipe
