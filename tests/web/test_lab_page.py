@@ -103,6 +103,16 @@ def finished(page, count: int = 1, timeout: float = 60_000) -> None:
     expect(page.locator(".run[data-state=finished]")).to_have_count(count, timeout=timeout)
 
 
+def start_spiral_runs(page, iters: str, speed: str, vary: str, values: str) -> None:
+    """The spiral preset, then runs side by side with `vary` taking `values`, started."""
+    page.click("[data-preset=preset_spiral]")
+    page.fill("[name=iters]", iters)
+    page.select_option("[name=speed]", speed)
+    page.select_option("[name=vary]", vary)
+    page.fill("[name=values]", values)
+    page.click("#start")
+
+
 def screenshot(page, tmp_path: Path, name: str) -> Path:
     shot = tmp_path / name
     page.screenshot(path=shot, full_page=True)
@@ -155,12 +165,7 @@ def test_an_mnist_run_shows_its_first_layer_weights(open_page, tmp_path):
 def test_two_runs_side_by_side(open_page, tmp_path):
     """The book's optimizer comparison, in small: the same data and seed, one knob changed."""
     page = open_page()
-    page.click("[data-preset=preset_spiral]")
-    page.select_option("[name=speed]", "0")
-    page.fill("[name=iters]", "600")
-    page.select_option("[name=vary]", "optimizer")
-    page.fill("[name=values]", "sgd, adam lr=0.01")
-    page.click("#start")
+    start_spiral_runs(page, "600", "0", "optimizer", "sgd, adam lr=0.01")
     finished(page, 2)
     legend = page.locator("#legend li").all_inner_texts()
     assert legend == ["optimizer SGD, learning rate 1", "optimizer Adam, learning rate 0.01"]
@@ -235,12 +240,7 @@ def test_closing_the_page_stops_its_runs(open_page, lab_url):
     from playwright.sync_api import expect
 
     page = open_page()
-    page.click("[data-preset=preset_spiral]")
-    page.fill("[name=iters]", "100000")
-    page.select_option("[name=speed]", "30")
-    page.select_option("[name=vary]", "seed")
-    page.fill("[name=values]", "1, 2")
-    page.click("#start")
+    start_spiral_runs(page, "100000", "30", "seed", "1, 2")
     expect(page.locator(".run[data-state=running]")).to_have_count(2)
     ids = {r["id"] for r in server_runs(lab_url)["runs"]}
     assert len(ids) == 2 and server_runs(lab_url)["alive"] == 2
