@@ -269,7 +269,7 @@ def plot_gradients(path: Out = None) -> Figure:
 def plot_optimizer_paths(paths: dict[str, np.ndarray], f, path: Out = None) -> Figure:
     """Each optimizer's path (steps, 2) over the contour lines of f(x, y), in a 2x2 grid.
 
-    The book's figures 6-3 to 6-8 (`optimizer_compare_naive.py`): the path as red
+    Section 6.1.7's figure (`optimizer_compare_naive.py`): the path as red
     points joined by lines, the minimum marked with '+', f's contours drawn where
     f <= 7 (the book sets the rest to 0), x and y in [-10, 10].
     """

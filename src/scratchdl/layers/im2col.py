@@ -1,4 +1,4 @@
-"""im2col and col2im (chapter 7.4.3): images to filter-sized rows, and back.
+"""im2col and col2im (chapter 7.4.2): images to filter-sized rows, and back.
 
 `im2col` turns every filter_h x filter_w patch of the input into one row, so that
 a convolution becomes one matrix product; `col2im` adds the rows back into an

@@ -1,4 +1,4 @@
-"""Max pooling (chapter 7.5), as the book writes it.
+"""Max pooling (chapter 7.4.4), as the book writes it.
 
 im2col lays each pool_h x pool_w window out as a row; forward keeps each row's
 max, and backward puts each gradient where that max was (the first one on ties)
