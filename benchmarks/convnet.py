@@ -23,9 +23,10 @@ so that earlier rows do not hide it. Inputs are random pixels in
 [0, 1): speed does not depend on the digits.
 
 NumPy's BLAS and PyTorch use all CPUs by default. scratchdl runs as `scratchdl
-train` does: BLAS on one thread, and each convolution's batch split across one
+train` does: BLAS on one thread, each convolution's batch split across one
 thread per CPU (scratchdl.runtime.threads.parallel_map; SCRATCHDL_NUM_THREADS sets the
-count). The "plain API" row is the book's own loop over `gradient` and `update`
+count), and Adam as the Trainer builds it (scratchdl.engines.optim.FastAdam). The
+"plain API" row is the book's own loop over `gradient` and the book's `Adam.update`
 with no thread settings at all, as a notebook would write it.
 OPENBLAS_NUM_THREADS=1 in the environment pins all of them to one thread.
 The load average is printed before and after: other processes on the machine
@@ -275,14 +276,17 @@ def book_step(model: str, dtype):
 
 
 def scratchdl_step(model: str, dtype, as_train: bool = True):
-    """A training step as `scratchdl train` runs it (the steps under `BlasThreads(1)`),
-    or, `as_train=False`, as a plain loop of the Python API runs it, no thread settings."""
+    """A training step as `scratchdl train` runs it (the steps under `BlasThreads(1)`, the
+    Trainer's Adam), or, `as_train=False`, as a plain loop of the Python API runs it: the
+    book's `Adam`, no thread settings."""
+    from scratchdl.engines.optim import FAST_OPTIMIZERS
     from scratchdl.models import DeepConvNet, SimpleConvNet
-    from scratchdl.optim import Adam
+    from scratchdl.optim import OPTIMIZERS, get_optimizer
     from scratchdl.runtime.threads import blas_threads
 
     cls = SimpleConvNet if model == "SimpleConvNet" else DeepConvNet
-    net, optimizer = cls(rng=0, dtype=dtype), Adam(lr=LR)
+    choices = FAST_OPTIMIZERS if as_train else OPTIMIZERS
+    net, optimizer = cls(rng=0, dtype=dtype), get_optimizer("adam", choices=choices, lr=LR)
     x, t = batch(dtype)
 
     def step():

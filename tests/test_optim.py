@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from helpers import assert_close, assert_equal
 
+from scratchdl.engines.optim import FAST_OPTIMIZERS, FastAdam
 from scratchdl.optim import (
     OPTIMIZERS,
     SGD,
@@ -81,23 +82,25 @@ def test_rmsprop():
                  rtol=1e-14, atol=1e-15)  # the first W[0] is 1 - 0.999998: atol
 
 
-def test_adam():
+@pytest.mark.parametrize("cls", [Adam, FastAdam])
+def test_adam(cls):
     # lr_t = 0.001 sqrt(1 - 0.999^t) / (1 - 0.9^t); m += 0.1 (g - m); v += 0.001 (g^2 - v);
     # W -= lr_t m / (sqrt(v) + 1e-7)
-    steps = three_steps(Adam(lr=0.001, beta1=0.9, beta2=0.999))
+    steps = three_steps(cls(lr=0.001, beta1=0.9, beta2=0.999))
     assert_close(steps, [[0.9990000063245153, -1.999000003162268],
                          [0.9987336707920792, -1.998733666876222],
                          [0.9980755610087696, -1.999190998034917]], rtol=1e-14)
 
 
+@pytest.mark.parametrize("choices", [OPTIMIZERS, FAST_OPTIMIZERS], ids=["book", "fast"])
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_updates_in_place_and_state_round_trip(name):
+def test_updates_in_place_and_state_round_trip(name, choices):
     params, g = {"W": asarray(np.array([1.0, 2.0]))}, asarray(G)
     array = params["W"]
-    opt = get_optimizer(name, lr=0.01)
+    opt = get_optimizer(name, choices=choices, lr=0.01)
     opt.update(params, {"W": g})
     assert params["W"] is array
-    clone = get_optimizer(name, lr=0.01)
+    clone = get_optimizer(name, choices=choices, lr=0.01)
     clone.load_state_dict(opt.state_dict())
     other = {"W": params["W"].copy()}
     opt.update(params, {"W": g})
@@ -110,3 +113,35 @@ def test_bad_names_and_learning_rates():
         get_optimizer("adamw")
     with pytest.raises(ValueError, match="learning rate"):
         SGD(lr=0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fast_adam_gives_the_books_adam_bit_for_bit(dtype):
+    rng = np.random.default_rng(0)
+    shapes = {"W1": (30, 1, 5, 5), "b1": (30,), "W2": (432, 10), "b2": (10,)}
+    start = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+    book = {k: asarray(a.copy()) for k, a in start.items()}
+    fast = {k: asarray(a.copy()) for k, a in start.items()}
+    adam, fast_adam = Adam(lr=0.01), FastAdam(lr=0.01)
+    for _ in range(20):
+        grads = {k: asarray(rng.standard_normal(s).astype(dtype)) for k, s in shapes.items()}
+        adam.update(book, grads)
+        fast_adam.update(fast, grads)
+        for k in shapes:
+            assert fast[k].dtype == book[k].dtype
+            assert_equal(fast[k], book[k])
+
+
+def test_the_trainer_builds_adam_as_its_fast_twin():
+    from scratchdl.models import TwoLayerNet
+    from scratchdl.train import Trainer
+
+    x, t = np.zeros((10, 4)), np.zeros(10, dtype=np.int64)
+    for name, cls in FAST_OPTIMIZERS.items():
+        trainer = Trainer(TwoLayerNet(4, 3, 2, rng=0), x, t, x, t, iters=1, optimizer=name,
+                          optimizer_param={"lr": 0.1}, mini_batch_size=5,
+                          verbose=False)
+        assert type(trainer.optimizer) is cls
+    assert FAST_OPTIMIZERS["adam"] is FastAdam
+    assert {k: v for k, v in FAST_OPTIMIZERS.items() if k != "adam"} == {
+        k: v for k, v in OPTIMIZERS.items() if k != "adam"}

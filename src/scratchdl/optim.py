@@ -4,7 +4,8 @@ Each `update` is the book's formula, line for line (`common/optimizer.py`). The
 adaptive ones group their step as `lr * (g / (sqrt(h) + 1e-7))`, the book's
 `lr * g / (...)` up to rounding: the package's numbers are defined with this grouping,
 and tests hold training runs to their bits. State arrays (`v`, `h`, `m`) are made on
-the first update, zeros shaped like the parameters.
+the first update, zeros shaped like the parameters. `Trainer` builds Adam as
+`scratchdl.engines.optim.FastAdam`, which gives the same numbers without temporaries.
 """
 
 from __future__ import annotations
@@ -143,9 +144,11 @@ OPTIMIZERS = {
 """Optimizer names for the command line and the trainer."""
 
 
-def get_optimizer(name: str, **options) -> Optimizer:
-    """Build an optimizer by name ('sgd', 'momentum', ..., 'adam') with its options."""
+def get_optimizer(name: str, *, choices: dict[str, type[Optimizer]] = OPTIMIZERS,
+                  **options) -> Optimizer:
+    """Build an optimizer by name ('sgd', 'momentum', ..., 'adam') with its options, the
+    class taken from `choices`."""
     key = name.lower()
-    if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[key](**options)
+    if key not in choices:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(choices)}")
+    return choices[key](**options)

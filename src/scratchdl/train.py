@@ -2,7 +2,8 @@
 
 `Trainer.train` is the book's loop: each iteration draws `mini_batch_size` distinct
 training samples at random, computes the gradient (backprop or numerical), and lets
-the optimizer update the parameters; every `iter_per_epoch` iterations it measures
+the optimizer update the parameters (Adam as `engines.optim.FastAdam`, the book's
+numbers worked in place); every `iter_per_epoch` iterations it measures
 train and test accuracy. Everything else a long run needs (progress, checkpoints,
 Ctrl-C, a learning-rate schedule, the divergence guard, background evaluation,
 BLAS threads) is a small callback in `scratchdl.runtime.callbacks`, chosen by the caller.
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scratchdl.engines.optim import FAST_OPTIMIZERS
 from scratchdl.models import Net
 from scratchdl.optim import get_optimizer
 from scratchdl.runtime.backend import asarray, xp
@@ -118,7 +120,7 @@ class Trainer:
         self.gradient = gradient
         try:
             options = {"lr": 0.01} if optimizer_param is None else optimizer_param
-            self.optimizer = get_optimizer(optimizer, **options)
+            self.optimizer = get_optimizer(optimizer, choices=FAST_OPTIMIZERS, **options)
         except (TypeError, ValueError) as e:
             raise UsageError(str(e)) from None
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)

@@ -1,3 +1,3 @@
 """The fast engines: faster twins of the book's pieces (convolution, pooling, im2col, sigmoid,
-the numerical gradient), each proven equal by tests. Imports only the book and the runtime.
+Adam, the numerical gradient), each proven equal by tests. Imports only the book and the runtime.
 """
