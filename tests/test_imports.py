@@ -4,9 +4,9 @@ itself through a circle (lazy imports included).
 The book (the top-level modules, layers/, models/, data/) imports nothing from the
 application, and from the runtime only its seams; only the book's networks (models/)
 and its Trainer reach into the engines, whose fast layers, numerical gradient and Adam
-they use. The engines
-import only the book and the runtime; the runtime never imports the engines or the
-application; nothing imports the application but the application and the command line.
+they use. The engines import only the book and the runtime; the runtime never imports
+the engines or the application; nothing imports the application but the application
+and the command line.
 """
 
 from __future__ import annotations
